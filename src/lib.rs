@@ -1,0 +1,18 @@
+//! jobdb: an embeddable store of job records, shared by every process that
+//! opens the same folder, and readable and writable by the Python package
+//! nodejobs.
+//!
+//! The core ([`store`], [`record`], [`logs`]) is plain Rust and never sees a
+//! raw pointer. The C ABI in [`ffi`] converts arguments, guards against
+//! panics and delegates; `include/jobdb.h` is generated from it.
+
+pub mod error;
+pub mod ffi;
+pub mod logs;
+pub mod record;
+pub mod store;
+pub mod timestamp;
+
+pub use error::{Code, Error, Result};
+pub use record::{Job, JobFilter, JobPatch};
+pub use store::{Options, Store, Synchronous};

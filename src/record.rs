@@ -1,0 +1,576 @@
+//! Job records: validating what hosts send, and reading what is stored.
+//!
+//! A record is a JSON object with the fields in [`FIELDS`]. Input is strict:
+//! an unknown field, a duplicate key or a wrong type is an error that names
+//! the field, so nothing a caller sends is ever dropped. Stored rows are read
+//! leniently where that loses nothing: fields that other programs wrote and
+//! jobdb does not know are kept, and returned as they are.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Code, Error, Result};
+use crate::timestamp::Timestamp;
+
+/// The longest JSON text jobdb accepts in one argument, in bytes.
+pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The key nodejobs uses for a row's primary key, inside the JSON too.
+pub const ROW_ID_KEY: &str = "_id";
+
+/// What values a field takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A non-empty string, never null.
+    RequiredText,
+    /// A string or null.
+    Text,
+    /// A 64-bit signed integer or null.
+    Integer,
+    /// A timestamp string; when absent from an update, the current time.
+    Time,
+}
+
+/// The fields of a job record, in the order jobdb returns them.
+const FIELDS: [(&str, Kind); 8] = [
+    ("self_id", Kind::RequiredText),
+    ("status", Kind::RequiredText),
+    ("last_update", Kind::Time),
+    ("last_pid", Kind::Integer),
+    ("dirname", Kind::Text),
+    ("cwd", Kind::Text),
+    ("logdir", Kind::Text),
+    ("logfile", Kind::Text),
+];
+
+/// The names of the record fields, for messages and documentation.
+pub fn field_names() -> Vec<&'static str> {
+    FIELDS.iter().map(|(name, _)| *name).collect()
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    FIELDS
+        .iter()
+        .find(|(field, _)| *field == name)
+        .map(|(_, kind)| *kind)
+}
+
+fn unknown_field(name: &str, what: &str) -> Error {
+    Error::field(
+        Code::Schema,
+        name,
+        format!(
+            "{name:?} is not a {what} field; the fields are {}",
+            field_names().join(", ")
+        ),
+    )
+}
+
+/// Checks one input value and returns it in its stored form: timestamps in
+/// nodejobs' form, everything else unchanged. Null passes through for the
+/// fields that may be null.
+fn normalize(name: &str, kind: Kind, value: &Value) -> Result<Value> {
+    let wrong = |expected: &str| {
+        Error::field(
+            Code::Schema,
+            name,
+            format!("{name} must be {expected}, not {}", describe(value)),
+        )
+    };
+
+    match (kind, value) {
+        (Kind::RequiredText, Value::String(text)) if text.is_empty() => {
+            Err(Error::field(Code::Schema, name, format!("{name} is empty")))
+        }
+        (Kind::RequiredText | Kind::Text, Value::String(text)) => {
+            check_text(name, text)?;
+            Ok(value.clone())
+        }
+        (Kind::RequiredText, _) => Err(wrong("a non-empty string")),
+        (Kind::Text | Kind::Integer, Value::Null) => Ok(Value::Null),
+        (Kind::Text, _) => Err(wrong("a string or null")),
+        (Kind::Integer, Value::Number(number)) => match number.as_i64() {
+            Some(integer) => Ok(Value::from(integer)),
+            None => Err(wrong("an integer from -2^63 to 2^63-1 or null")),
+        },
+        (Kind::Integer, _) => Err(wrong("an integer or null")),
+        (Kind::Time, Value::String(text)) => Timestamp::parse(text)
+            .map(|ts| Value::String(ts.to_stored()))
+            .map_err(|why| Error::field(Code::Schema, name, why)),
+        (Kind::Time, _) => Err(wrong("a timestamp string")),
+    }
+}
+
+/// Strings travel to C as NUL-terminated text, so a NUL inside one could
+/// never be asked for or printed faithfully.
+fn check_text(name: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::field(
+            Code::Schema,
+            name,
+            format!("{name} contains a NUL character (\\u0000)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A short description of a JSON value for error messages.
+fn describe(value: &Value) -> String {
+    let text = match value {
+        Value::Object(_) => return "an object".into(),
+        Value::Array(_) => return "an array".into(),
+        other => other.to_string(),
+    };
+    const MAX_CHARS: usize = 60;
+    if text.chars().count() <= MAX_CHARS {
+        return text;
+    }
+    let head: String = text.chars().take(MAX_CHARS).collect();
+    format!("{head}...")
+}
+
+/// The key/value pairs of a JSON object, in order, duplicates included, so
+/// that a repeated key can be reported rather than silently overwritten.
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Pairs, D::Error> {
+        struct PairsVisitor;
+
+        impl<'de> Visitor<'de> for PairsVisitor {
+            type Value = Pairs;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Pairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, Value>()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+
+        d.deserialize_map(PairsVisitor)
+    }
+}
+
+/// Parses a JSON object given by a host. `what` names it in messages.
+pub(crate) fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Value)>> {
+    if json.len() > MAX_INPUT_BYTES {
+        return Err(Error::new(
+            Code::TooLarge,
+            format!(
+                "the {what} is {} bytes; the limit is {MAX_INPUT_BYTES}",
+                json.len()
+            ),
+        ));
+    }
+
+    let Pairs(pairs) = serde_json::from_str(json).map_err(|err| {
+        if err.is_data() {
+            Error::new(Code::Schema, format!("the {what} must be {err}")).with_expected_object()
+        } else {
+            Error::new(
+                Code::MalformedJson,
+                format!("the {what} is not valid JSON: {err}"),
+            )
+        }
+    })?;
+
+    for (index, (key, _)) in pairs.iter().enumerate() {
+        if pairs[..index].iter().any(|(earlier, _)| earlier == key) {
+            return Err(Error::field(
+                Code::Schema,
+                key,
+                format!("{key:?} appears more than once in the {what}"),
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+impl Error {
+    /// serde's message for a non-object reads "invalid type: ..., expected
+    /// a JSON object"; this turns it into one plain sentence.
+    fn with_expected_object(mut self) -> Error {
+        if let Some(pos) = self.message.find("invalid type: ") {
+            let rest = &self.message[pos + "invalid type: ".len()..];
+            let found = rest.split(',').next().unwrap_or(rest);
+            let head = &self.message[..pos];
+            self.message = format!("{head}a JSON object, not {found}");
+        }
+        self
+    }
+}
+
+/// A change to one job, as sent to `update_status`: the `self_id` and the
+/// fields to write. A null value clears the field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobPatch {
+    pub self_id: String,
+    changes: Map<String, Value>,
+}
+
+impl JobPatch {
+    pub fn parse(json: &str) -> Result<JobPatch> {
+        let mut self_id = None;
+        let mut changes = Map::new();
+
+        for (name, value) in parse_pairs(json, "job record")? {
+            let kind = kind_of(&name).ok_or_else(|| unknown_field(&name, "job record"))?;
+            if kind == Kind::Time && value.is_null() {
+                return Err(Error::field(
+                    Code::Schema,
+                    &name,
+                    format!("{name} cannot be null; leave it out to record the current time"),
+                ));
+            }
+            let value = normalize(&name, kind, &value)?;
+            if name == "self_id" {
+                self_id = value.as_str().map(str::to_owned);
+            } else {
+                changes.insert(name, value);
+            }
+        }
+
+        let self_id = self_id.ok_or_else(|| {
+            Error::field(Code::Schema, "self_id", "the job record has no self_id")
+        })?;
+        Ok(JobPatch { self_id, changes })
+    }
+
+    /// Whether this patch sets a status; a new job needs one.
+    pub fn sets_status(&self) -> bool {
+        self.changes.contains_key("status")
+    }
+
+    /// Writes the patch over a stored object: given fields overwrite, null
+    /// removes, absent fields stay. The time is set to now unless given.
+    pub fn apply_to(&self, stored: &mut Map<String, Value>) {
+        stored.insert("self_id".into(), Value::String(self.self_id.clone()));
+        for (name, value) in &self.changes {
+            if value.is_null() {
+                stored.remove(name);
+            } else {
+                stored.insert(name.clone(), value.clone());
+            }
+        }
+        if !self.changes.contains_key("last_update") {
+            let now = Timestamp::now().to_stored();
+            stored.insert("last_update".into(), Value::String(now));
+        }
+    }
+}
+
+/// An exact-match filter for `list_status`: every condition must hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobFilter {
+    /// Field name and the value to match, in stored form; null matches a
+    /// field that is null or absent.
+    pub conditions: Vec<(&'static str, Value)>,
+}
+
+impl JobFilter {
+    /// Parses a filter; None means match every job.
+    pub fn parse(json: Option<&str>) -> Result<JobFilter> {
+        let Some(json) = json else {
+            return Ok(JobFilter::default());
+        };
+
+        let mut conditions = Vec::new();
+        for (name, value) in parse_pairs(json, "filter")? {
+            let (field, kind) = FIELDS
+                .iter()
+                .find(|(field, _)| *field == name)
+                .ok_or_else(|| unknown_field(&name, "filter"))?;
+            if value.is_null() && matches!(kind, Kind::RequiredText) {
+                return Err(Error::field(
+                    Code::Schema,
+                    field,
+                    format!("{field} is never null, so a filter on null would match nothing"),
+                ));
+            }
+            let value = if value.is_null() {
+                Value::Null
+            } else {
+                normalize(field, *kind, &value)?
+            };
+            conditions.push((*field, value));
+        }
+        Ok(JobFilter { conditions })
+    }
+}
+
+/// Parses the `value` column of a row, which must hold a JSON object.
+pub(crate) fn parse_stored_object(row_id: &str, text: &str) -> Result<Map<String, Value>> {
+    serde_json::from_str(text)
+        .map_err(|err| corrupt_row(row_id, &format!("is not a JSON object: {err}")))
+}
+
+fn corrupt_row(row_id: &str, why: &str) -> Error {
+    Error::new(
+        Code::Corrupt,
+        format!("row {row_id:?} of process_status {why}"),
+    )
+}
+
+/// A job record read back from the database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub self_id: String,
+    pub status: String,
+    pub last_update: Option<Timestamp>,
+    pub last_pid: Option<i64>,
+    pub dirname: Option<String>,
+    pub cwd: Option<String>,
+    pub logdir: Option<String>,
+    pub logfile: Option<String>,
+    /// Fields another program stored that jobdb does not know, kept as
+    /// they are. The row key `_id` is not among them.
+    pub extra: Map<String, Value>,
+}
+
+impl Job {
+    /// Parses a row's `value` text. `row_id` names the row in errors.
+    pub fn from_stored_text(row_id: &str, text: &str) -> Result<Job> {
+        Job::from_row(row_id, &parse_stored_object(row_id, text)?)
+    }
+
+    /// Reads a row's parsed `value`. `row_id` names the row in errors.
+    pub fn from_row(row_id: &str, object: &Map<String, Value>) -> Result<Job> {
+        Job::from_stored(object).map_err(|why| corrupt_row(row_id, &why))
+    }
+
+    /// Reads the known fields of a stored object, whoever wrote it.
+    pub fn from_stored(object: &Map<String, Value>) -> std::result::Result<Job, String> {
+        let text = |name: &str| -> std::result::Result<Option<String>, String> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(format!(
+                    "holds {name} = {}, which is not a string",
+                    describe(other)
+                )),
+            }
+        };
+        let required = |name: &str| text(name)?.ok_or_else(|| format!("has no {name}"));
+
+        let last_pid = match object.get("last_pid") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_i64().ok_or_else(|| {
+                format!(
+                    "holds last_pid = {}, which is not an integer",
+                    describe(value)
+                )
+            })?),
+        };
+        let last_update = match text("last_update")? {
+            None => None,
+            Some(text) => Some(
+                Timestamp::parse(&text)
+                    .map_err(|why| format!("holds a last_update that jobdb cannot read: {why}"))?,
+            ),
+        };
+
+        let mut extra = object.clone();
+        extra.remove(ROW_ID_KEY);
+        for (name, _) in FIELDS {
+            extra.remove(name);
+        }
+
+        Ok(Job {
+            self_id: required("self_id")?,
+            status: required("status")?,
+            last_update,
+            last_pid,
+            dirname: text("dirname")?,
+            cwd: text("cwd")?,
+            logdir: text("logdir")?,
+            logfile: text("logfile")?,
+            extra,
+        })
+    }
+}
+
+/// Hosts see every known field, null where unset, then any extra fields.
+impl Serialize for Job {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(FIELDS.len() + self.extra.len()))?;
+        map.serialize_entry("self_id", &self.self_id)?;
+        map.serialize_entry("status", &self.status)?;
+        let last_update = self.last_update.map(Timestamp::to_rfc3339);
+        map.serialize_entry("last_update", &last_update)?;
+        map.serialize_entry("last_pid", &self.last_pid)?;
+        map.serialize_entry("dirname", &self.dirname)?;
+        map.serialize_entry("cwd", &self.cwd)?;
+        map.serialize_entry("logdir", &self.logdir)?;
+        map.serialize_entry("logfile", &self.logfile)?;
+        for (name, value) in &self.extra {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch_error(json: &str) -> Error {
+        JobPatch::parse(json).unwrap_err()
+    }
+
+    #[test]
+    fn patch_keeps_given_fields_and_normalizes_time() {
+        let patch = JobPatch::parse(
+            r#"{"self_id":"a","status":"running","last_pid":42,
+                "logdir":null,"last_update":"2024-05-01T14:00:00+02:00"}"#,
+        )
+        .unwrap();
+        let mut stored = Map::new();
+        stored.insert("logdir".into(), Value::from("/old"));
+        stored.insert("cwd".into(), Value::from("/keep"));
+        patch.apply_to(&mut stored);
+
+        assert_eq!(stored["self_id"], "a");
+        assert_eq!(stored["status"], "running");
+        assert_eq!(stored["last_pid"], 42);
+        assert_eq!(stored["last_update"], "2024-05-01T12:00:00");
+        assert_eq!(stored["cwd"], "/keep");
+        assert!(!stored.contains_key("logdir"));
+    }
+
+    #[test]
+    fn patch_without_time_records_now() {
+        let patch = JobPatch::parse(r#"{"self_id":"a"}"#).unwrap();
+        let mut stored = Map::new();
+        patch.apply_to(&mut stored);
+        let text = stored["last_update"].as_str().unwrap();
+        assert!(Timestamp::parse(text).is_ok(), "{text}");
+        assert!(!patch.sets_status());
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = patch_error(r#"{"self_id":"a","status":"x","colour":1}"#);
+        assert_eq!(err.code, Code::Schema);
+        assert_eq!(err.field.as_deref(), Some("colour"));
+        assert!(err.message.contains("\"colour\" is not a job record field"));
+    }
+
+    #[test]
+    fn wrong_types_are_schema_errors_naming_the_field() {
+        let cases = [
+            (r#"{"self_id":5}"#, "self_id"),
+            (r#"{"self_id":""}"#, "self_id"),
+            (r#"{"self_id":"a","status":null}"#, "status"),
+            (r#"{"self_id":"a","status":""}"#, "status"),
+            (r#"{"self_id":"a","last_pid":1.5}"#, "last_pid"),
+            (r#"{"self_id":"a","last_pid":"7"}"#, "last_pid"),
+            (
+                r#"{"self_id":"a","last_pid":1180591620717411303424}"#,
+                "last_pid",
+            ),
+            (r#"{"self_id":"a","cwd":["x"]}"#, "cwd"),
+            (r#"{"self_id":"a","last_update":null}"#, "last_update"),
+            (r#"{"self_id":"a","last_update":"soon"}"#, "last_update"),
+            (r#"{"self_id":"a\u0000b"}"#, "self_id"),
+            (r#"{"status":"x"}"#, "self_id"),
+            (r#"{"self_id":"a","self_id":"b"}"#, "self_id"),
+        ];
+        for (json, field) in cases {
+            let err = patch_error(json);
+            assert_eq!(err.code, Code::Schema, "{json}: {err}");
+            assert_eq!(err.field.as_deref(), Some(field), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn large_integer_is_refused_not_rounded() {
+        let err = patch_error(r#"{"self_id":"a","last_pid":1180591620717411303424}"#);
+        assert!(err.message.contains("1180591620717411303424"), "{err}");
+    }
+
+    #[test]
+    fn malformed_and_non_object_json_get_distinct_codes() {
+        for bad in ["", "{", r#"{"self_id":"a",}"#, "nul", "\"x"] {
+            assert_eq!(patch_error(bad).code, Code::MalformedJson, "{bad:?}");
+        }
+        for not_object in ["[]", "3", "\"x\"", "null"] {
+            let err = patch_error(not_object);
+            assert_eq!(err.code, Code::Schema, "{not_object}");
+            assert!(err.message.contains("must be a JSON object"), "{err}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_malformed_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        let json = format!(r#"{{"self_id":"a","cwd":{deep}}}"#);
+        assert_eq!(patch_error(&json).code, Code::MalformedJson);
+    }
+
+    #[test]
+    fn filter_accepts_fields_and_null_and_refuses_unknown_keys() {
+        let filter = JobFilter::parse(Some(
+            r#"{"status":"running","last_pid":null,"last_update":"2024-05-01T12:00:00Z"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            filter.conditions,
+            vec![
+                ("status", Value::from("running")),
+                ("last_pid", Value::Null),
+                ("last_update", Value::from("2024-05-01T12:00:00")),
+            ]
+        );
+        assert_eq!(JobFilter::parse(None).unwrap(), JobFilter::default());
+        assert_eq!(JobFilter::parse(Some("{}")).unwrap(), JobFilter::default());
+
+        let err = JobFilter::parse(Some(r#"{"stauts":"running"}"#)).unwrap_err();
+        assert_eq!(err.code, Code::Schema);
+        assert_eq!(err.field.as_deref(), Some("stauts"));
+
+        let err = JobFilter::parse(Some(r#"{"status":null}"#)).unwrap_err();
+        assert_eq!(err.code, Code::Schema);
+    }
+
+    #[test]
+    fn stored_rows_keep_extra_fields_and_drop_the_row_key() {
+        let job = Job::from_stored_text(
+            "r1",
+            r#"{"_id":"r1","self_id":"a","status":"done","tag":{"x":1},
+                "last_update":"2024-05-01T12:00:00.5"}"#,
+        )
+        .unwrap();
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["last_update"], "2024-05-01T12:00:00.500000Z");
+        assert_eq!(json["tag"]["x"], 1);
+        assert_eq!(json["last_pid"], Value::Null);
+        assert!(json.get("_id").is_none());
+    }
+
+    #[test]
+    fn unreadable_stored_rows_are_corrupt_and_name_the_row() {
+        for text in [
+            "not json",
+            "[]",
+            r#"{"status":"x"}"#,
+            r#"{"self_id":"a","status":"x","last_pid":"9"}"#,
+            r#"{"self_id":"a","status":"x","last_update":"later"}"#,
+        ] {
+            let err = Job::from_stored_text("row-7", text).unwrap_err();
+            assert_eq!(err.code, Code::Corrupt, "{text}");
+            assert!(err.message.contains("\"row-7\""), "{err}");
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The database: one `jobs.db` per folder, shared with nodejobs.
+//!
+//! The table is nodejobs' own, `process_status (_id, value)`, with the whole
+//! record as JSON in `value`. jobdb adds expression indexes on the JSON
+//! fields it filters by; they match the expressions nodejobs writes in its
+//! queries, so nodejobs' lookups by `self_id` use them as well.
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write
+//! lock before reading, so a read-merge-write never races another process
+//! and waits for the lock (up to the busy timeout) instead of failing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
+use serde_json::{Map, Value};
+
+use crate::error::{Code, Error, Result};
+use crate::logs::{self, JobLogs};
+use crate::record::{Job, JobFilter, JobPatch, ROW_ID_KEY, parse_pairs, parse_stored_object};
+
+/// The file jobdb and nodejobs keep in the database folder.
+pub const DB_FILE_NAME: &str = "jobs.db";
+
+/// How long a call waits for another connection's lock by default.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS process_status (\
+     _id TEXT PRIMARY KEY UNIQUE, value TEXT NOT NULL)";
+
+/// Index name and definition. The expressions must stay exactly those used
+/// in queries, or SQLite will not use the index.
+const INDEXES: [(&str, &str); 3] = [
+    (
+        "jobdb_by_self_id",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_self_id ON process_status (\
+         json_extract(value, '$.self_id'), json_extract(value, '$.last_update'))",
+    ),
+    (
+        "jobdb_by_status",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_status ON process_status (\
+         json_extract(value, '$.status'), json_extract(value, '$.last_update'))",
+    ),
+    (
+        "jobdb_by_last_update",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_last_update ON process_status (\
+         json_extract(value, '$.last_update'))",
+    ),
+];
+
+/// The rows of one `self_id`, oldest first: by `last_update`, then by
+/// insertion order. Another writer may have left more than one.
+const SELECT_BY_SELF_ID: &str = "SELECT rowid, _id, value FROM process_status \
+     WHERE json_extract(value, '$.self_id') = ?1 \
+     ORDER BY COALESCE(json_extract(value, '$.last_update'), ''), rowid";
+
+/// Keeps, of several rows with one `self_id`, only the newest, ordered as
+/// in [`SELECT_BY_SELF_ID`].
+const NEWEST_ROW_ONLY: &str = "NOT EXISTS (SELECT 1 FROM process_status AS q \
+     WHERE json_extract(q.value, '$.self_id') = json_extract(p.value, '$.self_id') \
+     AND (COALESCE(json_extract(q.value, '$.last_update'), ''), q.rowid) \
+       > (COALESCE(json_extract(p.value, '$.last_update'), ''), p.rowid))";
+
+/// How hard SQLite works to keep a commit across a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronous {
+    /// A commit survives the process being killed; the last commits may be
+    /// lost, never the database's consistency, if the machine loses power.
+    Normal,
+    /// A commit also survives a power loss or OS crash, at several times
+    /// the cost per commit.
+    Full,
+}
+
+/// Settings for opening a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub busy_timeout: Duration,
+    pub synchronous: Synchronous,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            busy_timeout: Duration::from_millis(DEFAULT_BUSY_TIMEOUT_MS),
+            synchronous: Synchronous::Normal,
+        }
+    }
+}
+
+impl Options {
+    /// Parses `{"busy_timeout_ms": 10000, "synchronous": "normal"}`; both
+    /// keys are optional and None means the defaults.
+    pub fn parse(json: Option<&str>) -> Result<Options> {
+        let mut options = Options::default();
+        let Some(json) = json else {
+            return Ok(options);
+        };
+
+        for (name, value) in parse_pairs(json, "options")? {
+            match (name.as_str(), &value) {
+                ("busy_timeout_ms", Value::Number(n)) if n.as_u64().is_some() => {
+                    let millis = n.as_u64().unwrap_or_default();
+                    options.busy_timeout = Duration::from_millis(millis);
+                }
+                ("synchronous", Value::String(s)) if s == "normal" => {
+                    options.synchronous = Synchronous::Normal;
+                }
+                ("synchronous", Value::String(s)) if s == "full" => {
+                    options.synchronous = Synchronous::Full;
+                }
+                ("busy_timeout_ms", _) => {
+                    return Err(Error::field(
+                        Code::Schema,
+                        &name,
+                        format!(
+                            "busy_timeout_ms must be a whole number of milliseconds, not {value}"
+                        ),
+                    ));
+                }
+                ("synchronous", _) => {
+                    return Err(Error::field(
+                        Code::Schema,
+                        &name,
+                        format!("synchronous must be \"normal\" or \"full\", not {value}"),
+                    ));
+                }
+                _ => {
+                    return Err(Error::field(
+                        Code::Schema,
+                        &name,
+                        format!(
+                            "{name:?} is not an option; the options are busy_timeout_ms and synchronous"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// An open `jobs.db`. One `Store` may be used from many threads; calls on
+/// it run one at a time.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+/// One stored row of `process_status`.
+struct Row {
+    rowid: i64,
+    key: String,
+    object: Map<String, Value>,
+}
+
+impl Store {
+    /// Opens `<dir>/jobs.db`, creating the folder, the file, the table and
+    /// the indexes when they are missing.
+    pub fn open(dir: &Path, options: &Options) -> Result<Store> {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                "the database folder is an empty string",
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|err| {
+            Error::new(
+                Code::Io,
+                format!("cannot create the database folder {}: {err}", dir.display()),
+            )
+        })?;
+
+        let path = dir.join(DB_FILE_NAME);
+        let context = |err: Error| err.context(&format!("opening {}", path.display()));
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| context(err.into()))?;
+
+        configure(&conn, options).map_err(context)?;
+        ensure_schema(&mut conn).map_err(context)?;
+
+        Ok(Store {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The path of the `jobs.db` file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held left no transaction open: the
+        // transaction guard rolled back as it unwound.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a patch over the job's stored record, or creates the job,
+    /// and returns the record as stored. Duplicate rows that another
+    /// writer left for this `self_id` are merged into one, oldest first,
+    /// so the newest row's fields win and no field is lost.
+    pub fn update_status(&self, patch: &JobPatch) -> Result<Job> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+        let rows = select_rows(&tx, &patch.self_id)?;
+        let job = match rows.split_last() {
+            None => {
+                if !patch.sets_status() {
+                    return Err(Error::field(
+                        Code::Schema,
+                        "status",
+                        format!(
+                            "job {:?} does not exist yet, and a new job needs a status",
+                            patch.self_id
+                        ),
+                    ));
+                }
+                let key = uuid::Uuid::new_v4().to_string();
+                let mut object = Map::new();
+                object.insert(ROW_ID_KEY.into(), Value::String(key.clone()));
+                patch.apply_to(&mut object);
+                let job = Job::from_row(&key, &object)?;
+
+                tx.execute(
+                    "INSERT INTO process_status (_id, value) VALUES (?1, ?2)",
+                    (&key, Value::Object(object).to_string()),
+                )?;
+                job
+            }
+            Some((newest, older)) => {
+                let mut object = Map::new();
+                for row in older.iter().chain([newest]) {
+                    object.extend(row.object.clone());
+                }
+                // nodejobs finds a row to replace by the `_id` inside its
+                // JSON, so that key must match the row's primary key.
+                object.insert(ROW_ID_KEY.into(), Value::String(newest.key.clone()));
+                patch.apply_to(&mut object);
+                let job = Job::from_row(&newest.key, &object)?;
+
+                tx.execute(
+                    "UPDATE process_status SET value = ?1 WHERE rowid = ?2",
+                    (Value::Object(object).to_string(), newest.rowid),
+                )?;
+                for row in older {
+                    tx.execute("DELETE FROM process_status WHERE rowid = ?1", [row.rowid])?;
+                }
+                job
+            }
+        };
+
+        tx.commit()?;
+        Ok(job)
+    }
+
+    /// The job with this `self_id`; where several rows share it, the one
+    /// with the newest `last_update` (then the one inserted last).
+    pub fn get_status(&self, self_id: &str) -> Result<Job> {
+        let conn = self.lock();
+        let rows = select_rows(&conn, self_id)?;
+        let newest = rows.last().ok_or_else(|| not_found(self_id))?;
+        Job::from_row(&newest.key, &newest.object)
+    }
+
+    /// The jobs that match every condition of the filter, by `self_id`.
+    pub fn list_status(&self, filter: &JobFilter) -> Result<BTreeMap<String, Job>> {
+        let (sql, args) = list_query(filter);
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(args))?;
+
+        let mut jobs = BTreeMap::new();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let text: String = row.get(1)?;
+            let job = Job::from_stored_text(&key, &text)?;
+            jobs.insert(job.self_id.clone(), job);
+        }
+        Ok(jobs)
+    }
+
+    /// The job's stdout and stderr logs, read from the files its record
+    /// names. See [`logs::read_job_logs`].
+    pub fn job_logs(&self, self_id: &str) -> Result<JobLogs> {
+        let job = self.get_status(self_id)?;
+        logs::read_job_logs(&job)
+    }
+
+    /// The SQLite query plan of `list_status` for a filter, one line per
+    /// step, so tests can check that a filter uses an index.
+    #[doc(hidden)]
+    pub fn explain_list(&self, filter: &JobFilter) -> Result<Vec<String>> {
+        let (sql, args) = list_query(filter);
+        let conn = self.lock();
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let plan = statement
+            .query_map(params_from_iter(args), |row| row.get::<_, String>(3))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(plan)
+    }
+}
+
+/// The SQL and parameters that list the jobs matching a filter.
+fn list_query(filter: &JobFilter) -> (String, Vec<SqlValue>) {
+    let mut clauses = Vec::new();
+    let mut args = Vec::new();
+    for (field, value) in &filter.conditions {
+        // Field names come from the fixed list of record fields, never
+        // from the caller's text, so they are safe inside the SQL.
+        let extract = format!("json_extract(p.value, '$.{field}')");
+        match to_sql(value) {
+            None => clauses.push(format!("{extract} IS NULL")),
+            Some(arg) => {
+                args.push(arg);
+                clauses.push(format!("{extract} = ?{}", args.len()));
+            }
+        }
+    }
+    clauses.push(NEWEST_ROW_ONLY.to_owned());
+
+    let sql = format!(
+        "SELECT p._id, p.value FROM process_status AS p WHERE {}",
+        clauses.join(" AND ")
+    );
+    (sql, args)
+}
+
+fn configure(conn: &Connection, options: &Options) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+
+    // WAL lets readers work while one process writes, and keeps every
+    // acknowledged commit when a writer is killed. The mode is stored in
+    // the file, so nodejobs' connections use it too.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::new(
+            Code::Io,
+            format!(
+                "the database could not be put in WAL mode (it stays in {mode:?} mode); \
+                 WAL needs a local file system with shared memory"
+            ),
+        ));
+    }
+
+    let synchronous = match options.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    Ok(())
+}
+
+/// Creates what is missing. The check comes first, as a plain read, so
+/// that opening an existing database never waits for the write lock.
+fn ensure_schema(conn: &mut Connection) -> Result<()> {
+    let wanted = 1 + INDEXES.len() as i64;
+    let present: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE \
+         (type = 'table' AND name = 'process_status') OR \
+         (type = 'index' AND name IN (?1, ?2, ?3))",
+        [INDEXES[0].0, INDEXES[1].0, INDEXES[2].0],
+        |row| row.get(0),
+    )?;
+    if present == wanted {
+        return check_table_shape(conn);
+    }
+
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(CREATE_TABLE, [])?;
+    check_table_shape(&tx)?;
+    for (name, sql) in INDEXES {
+        tx.execute(sql, []).map_err(|err| {
+            Error::from(err).context(&format!(
+                "creating index {name} (a row of process_status may hold \
+                 a value that is not JSON)"
+            ))
+        })?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A `process_status` table made by something else than jobdb or nodejobs
+/// is refused rather than written into.
+fn check_table_shape(conn: &Connection) -> Result<()> {
+    let mut statement = conn.prepare("SELECT name FROM pragma_table_info('process_status')")?;
+    let columns = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !columns.iter().any(|c| c == "_id") || !columns.iter().any(|c| c == "value") {
+        return Err(Error::new(
+            Code::Corrupt,
+            format!(
+                "table process_status has the columns ({}), not (_id, value)",
+                columns.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn select_rows(conn: &Connection, self_id: &str) -> Result<Vec<Row>> {
+    let mut statement = conn.prepare_cached(SELECT_BY_SELF_ID)?;
+    let mut rows = statement.query([self_id])?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        let rowid: i64 = row.get(0)?;
+        let key: String = row.get(1)?;
+        let text: String = row.get(2)?;
+        let object = parse_stored_object(&key, &text)?;
+        found.push(Row { rowid, key, object });
+    }
+    Ok(found)
+}
+
+fn not_found(self_id: &str) -> Error {
+    Error::new(Code::NotFound, format!("no job has self_id {self_id:?}"))
+}
+
+/// A filter value as an SQL parameter; None for null.
+fn to_sql(value: &Value) -> Option<SqlValue> {
+    match value {
+        Value::String(text) => Some(SqlValue::Text(text.clone())),
+        Value::Number(number) => number.as_i64().map(SqlValue::Integer),
+        _ => None,
+    }
+}
+
+impl Error {
+    /// Puts what jobdb was doing in front of the message.
+    pub(crate) fn context(mut self, doing: &str) -> Error {
+        self.message = format!("{doing}: {}", self.message);
+        self
+    }
+}

@@ -1,0 +1,146 @@
+//! Timestamps as nodejobs stores them, and as hosts may send them.
+//!
+//! nodejobs writes Python's `datetime.isoformat()` of a naive UTC time:
+//! `YYYY-MM-DDTHH:MM:SS.ffffff`, or without the fraction when it is zero.
+//! It reads back only those two forms, so jobdb stores exactly them. Both
+//! forms sort as text in time order, which is what lets SQLite compare and
+//! index them.
+//!
+//! Hosts may send an offset or `Z`; the time is converted to UTC before it
+//! is stored. jobdb returns timestamps as RFC 3339 in UTC with six fraction
+//! digits and a `Z`, so no reader has to guess the zone.
+
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
+
+/// A point in time, in UTC, with microsecond precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(NaiveDateTime);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(Utc::now().naive_utc().trunc_subsecs(6))
+    }
+
+    /// Parses an RFC 3339 time with `Z` or an offset, or a naive ISO 8601
+    /// time taken as UTC. Digits past the microsecond are dropped, since
+    /// the stored form cannot hold them. Years outside 1 to 9999 are
+    /// refused: Python's `datetime`, and so nodejobs, cannot read them.
+    pub fn parse(text: &str) -> Result<Timestamp, String> {
+        let naive = parse_any(text).ok_or_else(|| {
+            format!(
+                "{text:?} is not a timestamp; use ISO 8601 such as \
+                 2024-05-01T12:00:00Z, 2024-05-01T14:00:00.5+02:00 or \
+                 2024-05-01T12:00:00 (taken as UTC)"
+            )
+        })?;
+        if !(1..=9999).contains(&naive.year()) {
+            return Err(format!("{text:?} is outside the years 1 to 9999"));
+        }
+        Ok(Timestamp(naive.trunc_subsecs(6)))
+    }
+
+    /// The form stored in `jobs.db`, which nodejobs can read back.
+    pub fn to_stored(self) -> String {
+        let seconds = self.0.format("%Y-%m-%dT%H:%M:%S");
+        match self.0.nanosecond() / 1000 {
+            0 => seconds.to_string(),
+            micros => format!("{seconds}.{micros:06}"),
+        }
+    }
+
+    /// The form returned to hosts: RFC 3339, UTC, six fraction digits.
+    pub fn to_rfc3339(self) -> String {
+        self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
+fn parse_any(text: &str) -> Option<NaiveDateTime> {
+    if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
+        return Some(zoned.naive_utc());
+    }
+    // %.f takes an optional fraction of any length up to nanoseconds.
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(text: &str) -> String {
+        Timestamp::parse(text).unwrap().to_stored()
+    }
+
+    #[test]
+    fn stores_the_two_forms_nodejobs_writes() {
+        assert_eq!(stored("2024-05-01T12:00:00"), "2024-05-01T12:00:00");
+        assert_eq!(
+            stored("2024-05-01T12:00:00.000250"),
+            "2024-05-01T12:00:00.000250"
+        );
+        assert_eq!(
+            stored("2024-05-01T12:00:00.5"),
+            "2024-05-01T12:00:00.500000"
+        );
+        assert_eq!(stored("2024-05-01T12:00:00.000000"), "2024-05-01T12:00:00");
+    }
+
+    #[test]
+    fn converts_offsets_to_utc() {
+        assert_eq!(stored("2024-05-01T12:00:00Z"), "2024-05-01T12:00:00");
+        assert_eq!(
+            stored("2024-05-01T14:30:00.25+02:00"),
+            "2024-05-01T12:30:00.250000"
+        );
+        assert_eq!(stored("2024-12-31T23:00:00-01:30"), "2025-01-01T00:30:00");
+    }
+
+    #[test]
+    fn drops_digits_past_the_microsecond() {
+        assert_eq!(
+            stored("2024-05-01T12:00:00.123456789Z"),
+            "2024-05-01T12:00:00.123456"
+        );
+    }
+
+    #[test]
+    fn returns_rfc3339_with_z() {
+        let ts = Timestamp::parse("2024-05-01T12:00:00").unwrap();
+        assert_eq!(ts.to_rfc3339(), "2024-05-01T12:00:00.000000Z");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_timestamp() {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-05-01",
+            "2024-13-01T00:00:00",
+            "2024-05-01T12:00:00+25:00",
+            "1715000000",
+        ] {
+            let err = Timestamp::parse(bad).unwrap_err();
+            assert!(err.contains("is not a timestamp"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_years_python_cannot_read() {
+        let err = Timestamp::parse("0000-01-01T00:00:00Z").unwrap_err();
+        assert!(err.contains("outside the years 1 to 9999"), "{err}");
+    }
+
+    #[test]
+    fn stored_text_sorts_in_time_order() {
+        let times = [
+            "2024-05-01T12:00:00",
+            "2024-05-01T12:00:00.000001",
+            "2024-05-01T12:00:00.5",
+            "2024-05-01T12:00:01",
+            "2024-05-01T12:00:01.000001",
+        ];
+        let texts: Vec<String> = times.iter().map(|t| stored(t)).collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted);
+    }
+}
