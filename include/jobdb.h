@@ -265,7 +265,10 @@ int jobdb_list_status(JobDb *db, const char *filter_json, char **out_json);
 
 /**
  * Reads a job's stdout and stderr logs from `{logdir}/{logfile}_out.txt`
- * and `{logdir}/{logfile}_errors.txt`.
+ * and `{logdir}/{logfile}_errors.txt`. The paths are joined as text, as
+ * nodejobs joins them: an empty `logdir` means the root folder, and a
+ * `logfile` with slashes reaches into other folders. jobdb reads, with
+ * the caller's permissions, whatever files the record names.
  *
  * On success, returns `JOBDB_OK` and stores in `*out_json`
  * `{"self_id": ..., "stdout": LOG, "stderr": LOG}`, where each LOG is

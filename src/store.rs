@@ -205,9 +205,11 @@ impl Store {
     }
 
     /// Writes a patch over the job's stored record, or creates the job,
-    /// and returns the record as stored. Duplicate rows that another
-    /// writer left for this `self_id` are merged into one, oldest first,
-    /// so the newest row's fields win and no field is lost.
+    /// and returns the record as stored. Where another writer left several
+    /// rows for this `self_id`, the patch goes over the newest, the one
+    /// every read returns, and the older rows are deleted: they are stale
+    /// copies that no read shows, and keeping them would let a later
+    /// writer's choice of row differ from jobdb's.
     pub fn update_status(&self, patch: &JobPatch) -> Result<Job> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -238,10 +240,7 @@ impl Store {
                 job
             }
             Some((newest, older)) => {
-                let mut object = Map::new();
-                for row in older.iter().chain([newest]) {
-                    object.extend(row.object.clone());
-                }
+                let mut object = newest.object.clone();
                 // nodejobs finds a row to replace by the `_id` inside its
                 // JSON, so that key must match the row's primary key.
                 object.insert(ROW_ID_KEY.into(), Value::String(newest.key.clone()));
