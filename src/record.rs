@@ -177,7 +177,12 @@ pub(crate) fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Value)>
 
     let Pairs(pairs) = serde_json::from_str(json).map_err(|err| {
         if err.is_data() {
-            Error::new(Code::Schema, format!("the {what} must be {err}")).with_expected_object()
+            // Any JSON value fits inside an object, so a data error can
+            // only mean the text as a whole is not an object.
+            Error::new(
+                Code::Schema,
+                format!("the {what} must be a JSON object, not {}", json_kind(json)),
+            )
         } else {
             Error::new(
                 Code::MalformedJson,
@@ -198,17 +203,14 @@ pub(crate) fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Value)>
     Ok(pairs)
 }
 
-impl Error {
-    /// serde's message for a non-object reads "invalid type: ..., expected
-    /// a JSON object"; this turns it into one plain sentence.
-    fn with_expected_object(mut self) -> Error {
-        if let Some(pos) = self.message.find("invalid type: ") {
-            let rest = &self.message[pos + "invalid type: ".len()..];
-            let found = rest.split(',').next().unwrap_or(rest);
-            let head = &self.message[..pos];
-            self.message = format!("{head}a JSON object, not {found}");
-        }
-        self
+/// What kind of JSON value a valid JSON text holds, from its first byte.
+fn json_kind(json: &str) -> &'static str {
+    match json.trim_start().as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
     }
 }
 
@@ -505,10 +507,18 @@ mod tests {
         for bad in ["", "{", r#"{"self_id":"a",}"#, "nul", "\"x"] {
             assert_eq!(patch_error(bad).code, Code::MalformedJson, "{bad:?}");
         }
-        for not_object in ["[]", "3", "\"x\"", "null"] {
-            let err = patch_error(not_object);
-            assert_eq!(err.code, Code::Schema, "{not_object}");
-            assert!(err.message.contains("must be a JSON object"), "{err}");
+        let not_objects = [
+            ("[]", "an array"),
+            (" 3", "a number"),
+            ("\"x\"", "a string"),
+            ("null", "null"),
+            ("true", "a boolean"),
+        ];
+        for (json, kind) in not_objects {
+            let err = patch_error(json);
+            assert_eq!(err.code, Code::Schema, "{json}");
+            let expected = format!("the job record must be a JSON object, not {kind}");
+            assert_eq!(err.message, expected);
         }
     }
 

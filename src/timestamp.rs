@@ -36,6 +36,11 @@ impl Timestamp {
         if !(1..=9999).contains(&naive.year()) {
             return Err(format!("{text:?} is outside the years 1 to 9999"));
         }
+        // chrono keeps a leap second as a nanosecond count past one
+        // second; Python's datetime, and so nodejobs, cannot hold it.
+        if naive.nanosecond() >= 1_000_000_000 {
+            return Err(format!("{text:?} is a leap second, which cannot be stored"));
+        }
         Ok(Timestamp(naive.trunc_subsecs(6)))
     }
 
@@ -127,6 +132,12 @@ mod tests {
     fn rejects_years_python_cannot_read() {
         let err = Timestamp::parse("0000-01-01T00:00:00Z").unwrap_err();
         assert!(err.contains("outside the years 1 to 9999"), "{err}");
+    }
+
+    #[test]
+    fn rejects_leap_seconds() {
+        let err = Timestamp::parse("2016-12-31T23:59:60Z").unwrap_err();
+        assert!(err.contains("leap second"), "{err}");
     }
 
     #[test]

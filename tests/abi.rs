@@ -543,3 +543,52 @@ fn close_while_other_threads_call_is_safe() {
         }
     }
 }
+
+#[test]
+fn a_lock_held_past_the_busy_timeout_is_busy_and_writes_nothing() {
+    let tmp = dir();
+    let db = try_open(tmp.path(), Some(r#"{"busy_timeout_ms":100}"#)).unwrap();
+    update(&db, r#"{"self_id":"j","status":"running"}"#);
+
+    let other = rusqlite::Connection::open(tmp.path().join("jobs.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let reply = call(
+        jobdb_update_status,
+        &db,
+        r#"{"self_id":"j","status":"stopped"}"#,
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_error(reply, JOBDB_ERR_BUSY, "may be retried");
+
+    // Readers are not blocked by a writer in WAL mode.
+    assert_eq!(get(&db, "j")["status"], "running");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        update(&db, r#"{"self_id":"j","status":"stopped"}"#)["status"],
+        "stopped"
+    );
+}
+
+#[test]
+fn a_log_over_the_limit_is_too_large_and_not_loaded() {
+    let tmp = dir();
+    let db = open(tmp.path());
+    let logdir = tmp.path().to_str().unwrap();
+    update(
+        &db,
+        &json!({"self_id": "big", "status": "running", "logdir": logdir, "logfile": "big"})
+            .to_string(),
+    );
+
+    // A sparse file: the limit is checked before anything is read.
+    let file = std::fs::File::create(tmp.path().join("big_out.txt")).unwrap();
+    file.set_len(JOBDB_MAX_LOG_BYTES + 1).unwrap();
+    std::fs::write(tmp.path().join("big_errors.txt"), b"small").unwrap();
+
+    let (code, reply) = call(jobdb_job_logs, &db, "big");
+    assert_eq!(code, JOBDB_OK, "{reply}");
+    assert_eq!(reply["stdout"]["text"], Value::Null);
+    assert_eq!(reply["stdout"]["error"]["code"], JOBDB_ERR_TOO_LARGE);
+    assert_eq!(reply["stderr"]["text"], "small");
+}
