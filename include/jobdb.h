@@ -44,7 +44,8 @@
  * and every update is one transaction.
  *
  * Panics. A bug that panics inside jobdb returns JOBDB_ERR_INTERNAL; it
- * never aborts the host and never prints.
+ * does not abort the host and prints nothing. Running out of memory is
+ * the exception: Rust's allocator then aborts the process.
  */
 
 #ifndef JOBDB_H
@@ -129,9 +130,11 @@
 #define JOBDB_MAX_INPUT_BYTES ((64 * 1024) * 1024)
 
 /**
- * The largest log file `jobdb_job_logs` reads, in bytes.
+ * The largest log file `jobdb_job_logs` reads, in bytes. Its reply can
+ * be up to about six times as large for a log of control characters,
+ * which JSON escapes.
  */
-#define JOBDB_MAX_LOG_BYTES ((64 * 1024) * 1024)
+#define JOBDB_MAX_LOG_BYTES ((16 * 1024) * 1024)
 
 /**
  * An open database. Opaque: obtain one from `jobdb_open`, release it with

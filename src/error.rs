@@ -130,6 +130,17 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A caller's text quoted for a message, cut short when long, so that an
+/// error about a huge argument is not itself huge.
+pub fn quoted(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    if text.chars().count() <= MAX_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(MAX_CHARS).collect();
+    format!("{head:?}... ({} bytes)", text.len())
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Error {
         use rusqlite::ErrorCode as E;
@@ -175,6 +186,17 @@ mod tests {
         }
         assert_eq!(Code::from_i32(0), None);
         assert_eq!(Code::from_i32(12), None);
+    }
+
+    #[test]
+    fn long_text_is_quoted_short() {
+        assert_eq!(quoted("a\"b"), "\"a\\\"b\"");
+        let long = "x".repeat(1000);
+        let short = quoted(&long);
+        assert!(
+            short.len() < 120 && short.ends_with("... (1000 bytes)"),
+            "{short}"
+        );
     }
 
     #[test]

@@ -11,12 +11,16 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 
 use serde::Serialize;
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, quoted};
 use crate::record::Job;
 
 /// The largest log file read whole, in bytes. A larger file is reported
 /// with `JOBDB_ERR_TOO_LARGE` instead of being loaded into memory.
-pub const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
+///
+/// The reply costs more than the file: JSON writes a control byte as six
+/// (`\u0000`), so two logs of NUL bytes at this size make a reply of about
+/// 200 MiB. The limit is kept that low for this reason.
+pub const MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Both logs of one job.
 #[derive(Debug, Serialize)]
@@ -51,8 +55,8 @@ pub fn read_job_logs(job: &Job) -> Result<JobLogs> {
             Code::NoLogs,
             field,
             format!(
-                "job {:?} records no {field}, so it has no logs to read",
-                job.self_id
+                "job {} records no {field}, so it has no logs to read",
+                quoted(&job.self_id)
             ),
         )
     };

@@ -12,7 +12,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, quoted};
 use crate::timestamp::Timestamp;
 
 /// The longest JSON text jobdb accepts in one argument, in bytes.
@@ -63,7 +63,8 @@ fn unknown_field(name: &str, what: &str) -> Error {
         Code::Schema,
         name,
         format!(
-            "{name:?} is not a {what} field; the fields are {}",
+            "{} is not a {what} field; the fields are {}",
+            quoted(name),
             field_names().join(", ")
         ),
     )
@@ -118,7 +119,7 @@ fn check_text(name: &str, text: &str) -> Result<()> {
 }
 
 /// A short description of a JSON value for error messages.
-fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     let text = match value {
         Value::Object(_) => return "an object".into(),
         Value::Array(_) => return "an array".into(),
@@ -196,7 +197,7 @@ pub(crate) fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Value)>
             return Err(Error::field(
                 Code::Schema,
                 key,
-                format!("{key:?} appears more than once in the {what}"),
+                format!("{} appears more than once in the {what}", quoted(key)),
             ));
         }
     }
@@ -321,7 +322,7 @@ pub(crate) fn parse_stored_object(row_id: &str, text: &str) -> Result<Map<String
 fn corrupt_row(row_id: &str, why: &str) -> Error {
     Error::new(
         Code::Corrupt,
-        format!("row {row_id:?} of process_status {why}"),
+        format!("row {} of process_status {why}", quoted(row_id)),
     )
 }
 

@@ -18,15 +18,20 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error, Result, quoted};
 use crate::logs::{self, JobLogs};
-use crate::record::{Job, JobFilter, JobPatch, ROW_ID_KEY, parse_pairs, parse_stored_object};
+use crate::record::{
+    Job, JobFilter, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object,
+};
 
 /// The file jobdb and nodejobs keep in the database folder.
 pub const DB_FILE_NAME: &str = "jobs.db";
 
 /// How long a call waits for another connection's lock by default.
 pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// SQLite takes the busy timeout as a C int of milliseconds.
+const MAX_BUSY_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS process_status (\
      _id TEXT PRIMARY KEY UNIQUE, value TEXT NOT NULL)";
@@ -100,40 +105,38 @@ impl Options {
             return Ok(options);
         };
 
-        for (name, value) in parse_pairs(json, "options")? {
-            match (name.as_str(), &value) {
-                ("busy_timeout_ms", Value::Number(n)) if n.as_u64().is_some() => {
-                    let millis = n.as_u64().unwrap_or_default();
+        for (name, value) in parse_pairs(json, "options object")? {
+            let wrong = |expected: &str| {
+                Error::field(
+                    Code::Schema,
+                    &name,
+                    format!("{name} must be {expected}, not {}", describe(&value)),
+                )
+            };
+            match name.as_str() {
+                "busy_timeout_ms" => {
+                    let millis = value
+                        .as_u64()
+                        .filter(|millis| *millis <= MAX_BUSY_TIMEOUT_MS)
+                        .ok_or_else(|| {
+                            wrong("a whole number of milliseconds from 0 to 2147483647")
+                        })?;
                     options.busy_timeout = Duration::from_millis(millis);
                 }
-                ("synchronous", Value::String(s)) if s == "normal" => {
-                    options.synchronous = Synchronous::Normal;
-                }
-                ("synchronous", Value::String(s)) if s == "full" => {
-                    options.synchronous = Synchronous::Full;
-                }
-                ("busy_timeout_ms", _) => {
-                    return Err(Error::field(
-                        Code::Schema,
-                        &name,
-                        format!(
-                            "busy_timeout_ms must be a whole number of milliseconds, not {value}"
-                        ),
-                    ));
-                }
-                ("synchronous", _) => {
-                    return Err(Error::field(
-                        Code::Schema,
-                        &name,
-                        format!("synchronous must be \"normal\" or \"full\", not {value}"),
-                    ));
+                "synchronous" => {
+                    options.synchronous = match value.as_str() {
+                        Some("normal") => Synchronous::Normal,
+                        Some("full") => Synchronous::Full,
+                        _ => return Err(wrong("\"normal\" or \"full\"")),
+                    };
                 }
                 _ => {
                     return Err(Error::field(
                         Code::Schema,
                         &name,
                         format!(
-                            "{name:?} is not an option; the options are busy_timeout_ms and synchronous"
+                            "{} is not an option; the options are busy_timeout_ms and synchronous",
+                            quoted(&name)
                         ),
                     ));
                 }
@@ -174,7 +177,13 @@ impl Store {
             )
         })?;
 
-        let path = dir.join(DB_FILE_NAME);
+        // Debian's SQLite reads a name that starts with "file:" as a URI;
+        // "./" in front keeps a relative folder of that name a plain path.
+        let path = if dir.is_relative() {
+            Path::new(".").join(dir).join(DB_FILE_NAME)
+        } else {
+            dir.join(DB_FILE_NAME)
+        };
         let context = |err: Error| err.context(&format!("opening {}", path.display()));
         let mut conn = Connection::open_with_flags(
             &path,
@@ -222,8 +231,8 @@ impl Store {
                         Code::Schema,
                         "status",
                         format!(
-                            "job {:?} does not exist yet, and a new job needs a status",
-                            patch.self_id
+                            "job {} does not exist yet, and a new job needs a status",
+                            quoted(&patch.self_id)
                         ),
                     ));
                 }
@@ -423,7 +432,10 @@ fn select_rows(conn: &Connection, self_id: &str) -> Result<Vec<Row>> {
 }
 
 fn not_found(self_id: &str) -> Error {
-    Error::new(Code::NotFound, format!("no job has self_id {self_id:?}"))
+    Error::new(
+        Code::NotFound,
+        format!("no job has self_id {}", quoted(self_id)),
+    )
 }
 
 /// A filter value as an SQL parameter; None for null.

@@ -12,6 +12,8 @@
 
 use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 
+use crate::error::quoted;
+
 /// A point in time, in UTC, with microsecond precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(NaiveDateTime);
@@ -26,20 +28,29 @@ impl Timestamp {
     /// the stored form cannot hold them. Years outside 1 to 9999 are
     /// refused: Python's `datetime`, and so nodejobs, cannot read them.
     pub fn parse(text: &str) -> Result<Timestamp, String> {
-        let naive = parse_any(text).ok_or_else(|| {
+        let not_a_timestamp = || {
             format!(
-                "{text:?} is not a timestamp; use ISO 8601 such as \
+                "{} is not a timestamp; use ISO 8601 such as \
                  2024-05-01T12:00:00Z, 2024-05-01T14:00:00.5+02:00 or \
-                 2024-05-01T12:00:00 (taken as UTC)"
+                 2024-05-01T12:00:00 (taken as UTC)",
+                quoted(text)
             )
-        })?;
+        };
+        // chrono would also take a sign or spaces before the year.
+        if !text.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(not_a_timestamp());
+        }
+        let naive = parse_any(text).ok_or_else(not_a_timestamp)?;
         if !(1..=9999).contains(&naive.year()) {
-            return Err(format!("{text:?} is outside the years 1 to 9999"));
+            return Err(format!("{} is outside the years 1 to 9999", quoted(text)));
         }
         // chrono keeps a leap second as a nanosecond count past one
         // second; Python's datetime, and so nodejobs, cannot hold it.
         if naive.nanosecond() >= 1_000_000_000 {
-            return Err(format!("{text:?} is a leap second, which cannot be stored"));
+            return Err(format!(
+                "{} is a leap second, which cannot be stored",
+                quoted(text)
+            ));
         }
         Ok(Timestamp(naive.trunc_subsecs(6)))
     }
@@ -122,6 +133,8 @@ mod tests {
             "2024-13-01T00:00:00",
             "2024-05-01T12:00:00+25:00",
             "1715000000",
+            " 2024-05-01T12:00:00",
+            "+2024-05-01T12:00:00",
         ] {
             let err = Timestamp::parse(bad).unwrap_err();
             assert!(err.contains("is not a timestamp"), "{bad}: {err}");

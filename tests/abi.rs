@@ -592,3 +592,40 @@ fn a_log_over_the_limit_is_too_large_and_not_loaded() {
     assert_eq!(reply["stdout"]["error"]["code"], JOBDB_ERR_TOO_LARGE);
     assert_eq!(reply["stderr"]["text"], "small");
 }
+
+#[test]
+fn out_of_range_options_are_refused_before_anything_is_created() {
+    let tmp = dir();
+    let folder = tmp.path().join("db");
+    for options in [
+        r#"{"busy_timeout_ms":2147483648}"#,
+        r#"{"busy_timeout_ms":-1}"#,
+        r#"{"busy_timeout_ms":1.5}"#,
+    ] {
+        let (code, err) = try_open(&folder, Some(options)).err().unwrap();
+        let err = assert_error((code, err), JOBDB_ERR_SCHEMA, "from 0 to 2147483647");
+        assert_eq!(err["field"], "busy_timeout_ms");
+    }
+    assert!(!folder.exists());
+    assert!(try_open(&folder, Some(r#"{"busy_timeout_ms":2147483647}"#)).is_ok());
+}
+
+#[test]
+fn size_is_checked_before_encoding_and_messages_stay_short() {
+    let tmp = dir();
+    let db = open(tmp.path());
+    let mut huge = vec![b'x'; JOBDB_MAX_INPUT_BYTES + 1];
+    huge[10] = 0xff;
+    assert_error(
+        call_raw(jobdb_update_status, &db, Some(&huge)),
+        JOBDB_ERR_TOO_LARGE,
+        "job_json is",
+    );
+
+    let long_id = "y".repeat(1_000_000);
+    let (code, err) = call(jobdb_get_status, &db, &long_id);
+    assert_eq!(code, JOBDB_ERR_NOT_FOUND);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.len() < 200, "{} bytes", message.len());
+    assert!(message.ends_with("(1000000 bytes)"), "{message}");
+}

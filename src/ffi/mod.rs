@@ -64,8 +64,10 @@ pub const JOBDB_ERR_INTERNAL: c_int = 11;
 
 /// The longest JSON argument accepted, in bytes.
 pub const JOBDB_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
-/// The largest log file `jobdb_job_logs` reads, in bytes.
-pub const JOBDB_MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest log file `jobdb_job_logs` reads, in bytes. Its reply can
+/// be up to about six times as large for a log of control characters,
+/// which JSON escapes.
+pub const JOBDB_MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 static VERSION: &CStr =
     match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -164,7 +166,7 @@ pub unsafe extern "C" fn jobdb_open_with_options(
         unsafe { *out_db = ptr::null_mut() };
         let dir = unsafe { strings::required_path(dir, "dir")? };
         let options =
-            Options::parse(unsafe { strings::optional_str(options_json, "options_json")? })?;
+            Options::parse(unsafe { strings::optional_json_str(options_json, "options_json")? })?;
         let store = Store::open(dir, &options)?;
         Ok(handles::register(store))
     });
@@ -223,7 +225,7 @@ pub unsafe extern "C" fn jobdb_update_status(
     unsafe {
         json_call(out_json, || {
             let store = handles::lookup(db)?;
-            let patch = JobPatch::parse(strings::required_str(job_json, "job_json")?)?;
+            let patch = JobPatch::parse(strings::json_str(job_json, "job_json")?)?;
             to_json(&store.update_status(&patch)?)
         })
     }
@@ -274,7 +276,7 @@ pub unsafe extern "C" fn jobdb_list_status(
     unsafe {
         json_call(out_json, || {
             let store = handles::lookup(db)?;
-            let filter = JobFilter::parse(strings::optional_str(filter_json, "filter_json")?)?;
+            let filter = JobFilter::parse(strings::optional_json_str(filter_json, "filter_json")?)?;
             to_json(&store.list_status(&filter)?)
         })
     }

@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::{Code, Error, Result};
+use crate::record::MAX_INPUT_BYTES;
 
 /// Borrows a required string argument.
 ///
@@ -16,6 +17,10 @@ use crate::error::{Code, Error, Result};
 /// `ptr` is NULL or points to a NUL-terminated string that outlives 'a.
 pub(crate) unsafe fn required_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     let bytes = unsafe { required_bytes(ptr, name)? };
+    utf8(bytes, name)
+}
+
+fn utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|err| {
         Error::new(
             Code::InvalidArgument,
@@ -24,15 +29,37 @@ pub(crate) unsafe fn required_str<'a>(ptr: *const c_char, name: &str) -> Result<
     })
 }
 
-/// Borrows a string argument for which NULL means "not given".
+/// Borrows a JSON text argument, refusing one over the size limit before
+/// looking at its bytes.
 ///
 /// # Safety
 /// As for [`required_str`].
-pub(crate) unsafe fn optional_str<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a str>> {
+pub(crate) unsafe fn json_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
+    let bytes = unsafe { required_bytes(ptr, name)? };
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(Error::new(
+            Code::TooLarge,
+            format!(
+                "{name} is {} bytes; the limit is {MAX_INPUT_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    utf8(bytes, name)
+}
+
+/// Borrows a JSON text argument for which NULL means "not given".
+///
+/// # Safety
+/// As for [`required_str`].
+pub(crate) unsafe fn optional_json_str<'a>(
+    ptr: *const c_char,
+    name: &str,
+) -> Result<Option<&'a str>> {
     if ptr.is_null() {
         return Ok(None);
     }
-    unsafe { required_str(ptr, name).map(Some) }
+    unsafe { json_str(ptr, name).map(Some) }
 }
 
 /// Borrows a path argument. Paths are bytes on Unix, so they need not be

@@ -275,6 +275,17 @@ static void test_open_creates_folder_and_file(void)
     jobdb_close(db);
 }
 
+static void test_open_folder_named_like_a_uri(void)
+{
+    JobDb *db = NULL;
+
+    /* SQLite may read "file:..." as a URI; jobdb must not. */
+    CHECK_CALL(jobdb_open("file:uri-like", &db, NULL), JOBDB_OK, NULL);
+    CHECK(is_regular_file("file:uri-like/jobs.db"));
+    CHECK(!path_exists("uri-like"));
+    jobdb_close(db);
+}
+
 static void test_open_options(void)
 {
     JobDb *db = NULL;
@@ -1037,6 +1048,7 @@ int main(void)
 {
     RUN(test_version_and_code_names);
     RUN(test_open_creates_folder_and_file);
+    RUN(test_open_folder_named_like_a_uri);
     RUN(test_open_options);
     RUN(test_open_failures);
     RUN(test_update_creates_and_returns_the_record);
