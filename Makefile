@@ -10,7 +10,22 @@ DEMO_DIR ?= jobdb-demo
 RELEASE_DIR := target/release
 C_WARNINGS := -std=c99 -Wall -Wextra -Werror -pedantic
 
-.PHONY: all build example test test-rust test-compat check-header clean
+# Where `make install` puts the libraries, the header and jobdb.pc.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+# What a program linking libjobdb.a needs besides SQLite, as
+# `cargo rustc -- --print native-static-libs` reports it.
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
+
+# A throwaway install that the tests build and use.
+STAGE := $(abspath target/stage)
+
+.PHONY: all build example example-go example-python install uninstall \
+	test test-rust test-compat test-install test-go test-python \
+	check-header clean
 
 all: build
 
@@ -25,9 +40,47 @@ example: build
 		-o $(RELEASE_DIR)/track_jobs
 	$(RELEASE_DIR)/track_jobs $(DEMO_DIR)
 
+# The same job from Go (through cgo and pkg-config, against the staged
+# install) and from Python (through ctypes).
+example-go: test-install
+	cd examples/go && PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig \
+		LD_LIBRARY_PATH=$(STAGE)/lib go run . $(abspath $(DEMO_DIR))-go
+
+example-python: build
+	PYTHONPATH=$(abspath python) $(PYTHON) examples/python/track_jobs.py \
+		$(DEMO_DIR)-python
+
+# Installs the shared library with its soname links, the static library,
+# the header and a pkg-config file. DESTDIR is prepended for packaging.
+install: build
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(RELEASE_DIR)/libjobdb.so \
+		$(DESTDIR)$(LIBDIR)/libjobdb.so.$(VERSION)
+	ln -sf libjobdb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libjobdb.so.$(MAJOR)
+	ln -sf libjobdb.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libjobdb.so
+	install -m 644 $(RELEASE_DIR)/libjobdb.a $(DESTDIR)$(LIBDIR)/libjobdb.a
+	install -m 644 include/jobdb.h $(DESTDIR)$(INCLUDEDIR)/jobdb.h
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|' \
+		jobdb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/jobdb.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libjobdb.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/libjobdb.so.$(MAJOR) \
+		$(DESTDIR)$(LIBDIR)/libjobdb.so $(DESTDIR)$(LIBDIR)/libjobdb.a \
+		$(DESTDIR)$(INCLUDEDIR)/jobdb.h $(DESTDIR)$(LIBDIR)/pkgconfig/jobdb.pc
+
 # Every test: Rust unit and ABI tests, the C test program (launched by
-# cargo), the header drift check and the nodejobs compatibility test.
-test: test-rust check-header test-compat
+# cargo), the header drift check, the installed library as pkg-config
+# users see it, and the nodejobs compatibility test.
+test: test-rust check-header test-install test-go test-python test-compat
+
+# Installs into target/stage and builds the C example from there with
+# pkg-config, as the README shows, shared and static.
+test-install:
+	rm -rf $(STAGE)
+	$(MAKE) install PREFIX=$(STAGE)
+	sh tests/install/check.sh $(STAGE)
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -37,6 +90,17 @@ test-rust:
 check-header:
 	$(CARGO) build
 	git diff --exit-code -- include/jobdb.h
+
+# The Go package against the staged install, found through pkg-config.
+test-go: test-install
+	cd go && PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig \
+		LD_LIBRARY_PATH=$(STAGE)/lib go vet ./...
+	cd go && PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig \
+		LD_LIBRARY_PATH=$(STAGE)/lib go test -count=1 ./...
+
+# The Python module finds target/release/libjobdb.so by itself.
+test-python: build $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q python/tests
 
 $(VENV)/.installed: tests/compat/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,4 +113,4 @@ test-compat: build $(VENV)/.installed
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(DEMO_DIR)
+	rm -rf $(VENV) $(DEMO_DIR) $(DEMO_DIR)-go $(DEMO_DIR)-python

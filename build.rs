@@ -6,6 +6,11 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 
+    // The shared library carries a versioned soname, libjobdb.so.MAJOR, so
+    // programs linked against one major version never load another.
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libjobdb.so.{major}");
+
     let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let crate_dir = Path::new(&crate_dir);
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))

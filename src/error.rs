@@ -157,14 +157,19 @@ impl From<rusqlite::Error> for Error {
             ) => Code::Io,
             _ => Code::Database,
         };
-        let mut message = format!("SQLite: {err}");
-        if code == Code::Busy {
-            message.push_str(
-                "; the database stayed locked by another connection for \
-                 the whole busy timeout; the call may be retried",
-            );
-        }
-        Error::new(code, message)
+        let hint = match err.sqlite_error_code() {
+            Some(E::DatabaseBusy | E::DatabaseLocked) => {
+                "; another connection held the lock for the whole busy \
+                 timeout; nothing was written and the call may be retried"
+            }
+            Some(E::CannotOpen | E::ReadOnly | E::PermissionDenied) => {
+                "; this process must be able to read and write the folder, \
+                 and jobs.db, jobs.db-wal and jobs.db-shm in it"
+            }
+            Some(E::DiskFull) => "; nothing was written",
+            _ => "",
+        };
+        Error::new(code, format!("SQLite: {err}{hint}"))
     }
 }
 
