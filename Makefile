@@ -24,7 +24,7 @@ STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
 STAGE := $(abspath target/stage)
 
 .PHONY: all build example example-go example-python install uninstall \
-	test test-rust test-compat test-install test-go test-python \
+	test test-rust test-compat test-install test-go test-python test-fuzz \
 	check-header clean
 
 all: build
@@ -73,7 +73,8 @@ uninstall:
 # Every test: Rust unit and ABI tests, the C test program (launched by
 # cargo), the header drift check, the installed library as pkg-config
 # users see it, and the nodejobs compatibility test.
-test: test-rust check-header test-install test-go test-python test-compat
+test: test-rust check-header test-install test-go test-python test-fuzz \
+	test-compat
 
 # Installs into target/stage and builds the C example from there with
 # pkg-config, as the README shows, shared and static.
@@ -90,6 +91,14 @@ test-rust:
 check-header:
 	$(CARGO) build
 	git diff --exit-code -- include/jobdb.h
+
+# A short libFuzzer run over every JSON entry point, on the nightly
+# toolchain. For a long run: make test-fuzz FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 30
+test-fuzz:
+	$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && $(CARGO) +nightly fuzz run json_entry_points -- \
+		-max_total_time=$(FUZZ_SECONDS)
 
 # The Go package against the staged install, found through pkg-config.
 test-go: test-install
