@@ -7,6 +7,7 @@ use std::ffi::CStr;
 use std::ptr;
 use std::sync::Arc;
 
+use common::load;
 use common::*;
 use jobdb::ffi::*;
 use serde_json::{Value, json};
@@ -471,45 +472,44 @@ fn job_logs_tell_missing_record_location_and_file_apart_from_empty_logs() {
 }
 
 #[test]
-fn one_handle_serves_many_threads() {
+fn one_handle_serves_eight_writer_threads_and_two_readers() {
     let tmp = dir();
     let db = Arc::new(open(tmp.path()));
-    update(&db, r#"{"self_id":"shared","status":"running"}"#);
+    let writers_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
             let db = Arc::clone(&db);
+            let done = Arc::clone(&writers_done);
             std::thread::spawn(move || {
-                for i in 0..100 {
-                    let own =
-                        json!({"self_id": format!("t{t}"), "status": "running", "last_pid": i});
-                    update(&db, &own.to_string());
-                    // Each thread owns one field of the shared job in turn:
-                    // threads 0-3 write dirname, 4-7 cwd, with their own
-                    // prefix, so every value is attributable.
-                    let field = if t < 4 { "dirname" } else { "cwd" };
-                    let shared = json!({"self_id": "shared", field: format!("{t}-{i}")});
-                    update(&db, &shared.to_string());
-                    get(&db, "shared");
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let count = list(&db, None).as_object().unwrap().len();
+                    assert!(count >= seen, "a listing lost jobs: {seen} then {count}");
+                    seen = count;
                 }
             })
         })
         .collect();
-    for thread in threads {
-        thread.join().unwrap();
+    let writers: Vec<_> = (0..load::WRITERS)
+        .map(|writer| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                for step in 0..load::UPDATES_PER_WRITER {
+                    update(&db, &load::job(writer, step).to_string());
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    writers_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.join().unwrap();
     }
 
-    let jobs = list(&db, None);
-    assert_eq!(jobs.as_object().unwrap().len(), 9);
-    for t in 0..8 {
-        assert_eq!(jobs[format!("t{t}")]["last_pid"], 99);
-    }
-    let shared = &jobs["shared"];
-    assert!(
-        shared["dirname"].as_str().unwrap().ends_with("-99"),
-        "{shared}"
-    );
-    assert!(shared["cwd"].as_str().unwrap().ends_with("-99"), "{shared}");
+    load::check(&list(&db, None));
 }
 
 #[test]

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
+use common::load;
+
 #[test]
 fn many_processes_share_one_database() {
     two_processes_updating_different_fields_lose_nothing();
@@ -102,25 +104,10 @@ fn two_processes_updating_different_fields_lose_nothing() {
 // ---------------------------------------------------------------------
 // Eight writers on their own and on shared jobs, two readers listing.
 
-const WRITERS: i64 = 8;
-const UPDATES_PER_WRITER: i64 = 2_000;
-const SHARED_JOBS: i64 = 4;
-const PID_BASE: i64 = 1_000_000;
-
-/// Even steps update the writer's own job with `last_pid = step`; odd
-/// steps update shared job `(step / 2) % SHARED_JOBS` with
-/// `last_pid = writer * PID_BASE + step`, so every value names its writer.
 fn load_writer(dir: &Path, writer: i64) {
     let db = open(dir);
-    for step in 0..UPDATES_PER_WRITER {
-        let job = if step % 2 == 0 {
-            json!({"self_id": format!("own-{writer}"), "status": "running", "last_pid": step})
-        } else {
-            let shared = (step / 2) % SHARED_JOBS;
-            let pid = writer * PID_BASE + step;
-            json!({"self_id": format!("shared-{shared}"), "status": "running", "last_pid": pid})
-        };
-        update(&db, &job.to_string());
+    for step in 0..load::UPDATES_PER_WRITER {
+        update(&db, &load::job(writer, step).to_string());
     }
 }
 
@@ -133,7 +120,7 @@ fn load_reader(dir: &Path, deadline: Instant) {
         let count = list(&db, None).as_object().unwrap().len();
         assert!(count >= seen, "a listing lost jobs: {seen} then {count}");
         seen = count;
-        if count == (WRITERS + SHARED_JOBS) as usize {
+        if count == (load::WRITERS + load::SHARED_JOBS) as usize {
             break;
         }
     }
@@ -146,7 +133,7 @@ fn eight_writers_and_two_readers_lose_nothing() {
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(120);
-    let mut workers: Vec<_> = (0..WRITERS)
+    let mut workers: Vec<_> = (0..load::WRITERS)
         .map(|writer| fork_worker(move || load_writer(dir, writer)))
         .collect();
     workers.extend((0..2).map(|_| fork_worker(move || load_reader(dir, deadline))));
@@ -155,40 +142,15 @@ fn eight_writers_and_two_readers_lose_nothing() {
     }
     let elapsed = started.elapsed();
 
-    let jobs = list(&open(dir), None);
-    for writer in 0..WRITERS {
-        assert_eq!(
-            jobs[format!("own-{writer}")]["last_pid"],
-            UPDATES_PER_WRITER - 2
-        );
-    }
-    // Each writer's last update of a shared job is the last odd step that
-    // maps to it; the job keeps whichever writer committed last.
-    for shared in 0..SHARED_JOBS {
-        let last_step = (0..UPDATES_PER_WRITER)
-            .filter(|step| step % 2 == 1 && (step / 2) % SHARED_JOBS == shared)
-            .max()
-            .unwrap();
-        let pid = jobs[format!("shared-{shared}")]["last_pid"]
-            .as_i64()
-            .unwrap();
-        assert_eq!(
-            pid % PID_BASE,
-            last_step,
-            "shared-{shared} kept a stale write"
-        );
-        assert!((0..WRITERS).contains(&(pid / PID_BASE)), "{pid}");
-    }
-    assert_eq!(
-        jobs.as_object().unwrap().len(),
-        (WRITERS + SHARED_JOBS) as usize
-    );
-    assert_eq!(row_count(dir), WRITERS + SHARED_JOBS);
+    load::check(&list(&open(dir), None));
+    assert_eq!(row_count(dir), load::WRITERS + load::SHARED_JOBS);
 
-    let updates = WRITERS * UPDATES_PER_WRITER;
+    let updates = load::WRITERS * load::UPDATES_PER_WRITER;
     println!(
-        "load: {WRITERS} processes x {UPDATES_PER_WRITER} updates = {updates} updates \
-         with 2 readers listing, 0 errors, 0 lost, in {elapsed:.2?}"
+        "load: {} processes x {} updates = {updates} updates with 2 readers \
+         listing, 0 errors, 0 lost, in {elapsed:.2?}",
+        load::WRITERS,
+        load::UPDATES_PER_WRITER
     );
 }
 

@@ -114,3 +114,55 @@ pub fn assert_error(reply: (c_int, Value), code: c_int, needle: &str) -> Value {
     );
     json
 }
+
+/// The load that the process and thread tests run: `WRITERS` writers of
+/// `UPDATES_PER_WRITER` updates each. Even steps update the writer's own
+/// job with `last_pid = step`; odd steps update shared job
+/// `(step / 2) % SHARED_JOBS` with `last_pid = writer * PID_BASE + step`,
+/// so every stored value names the writer and step that wrote it.
+pub mod load {
+    use serde_json::{Value, json};
+
+    pub const WRITERS: i64 = 8;
+    pub const UPDATES_PER_WRITER: i64 = 2_000;
+    pub const SHARED_JOBS: i64 = 4;
+    pub const PID_BASE: i64 = 1_000_000;
+
+    /// The update a writer sends at a step.
+    pub fn job(writer: i64, step: i64) -> Value {
+        if step % 2 == 0 {
+            json!({"self_id": format!("own-{writer}"), "status": "running", "last_pid": step})
+        } else {
+            let shared = (step / 2) % SHARED_JOBS;
+            let pid = writer * PID_BASE + step;
+            json!({"self_id": format!("shared-{shared}"), "status": "running", "last_pid": pid})
+        }
+    }
+
+    /// Checks a listing taken after every writer finished: each own job
+    /// holds its writer's last value, and each shared job the last value
+    /// of whichever writer committed last, never an older one.
+    pub fn check(jobs: &Value) {
+        for writer in 0..WRITERS {
+            let own = &jobs[format!("own-{writer}")];
+            assert_eq!(own["last_pid"], UPDATES_PER_WRITER - 2, "{own}");
+        }
+        for shared in 0..SHARED_JOBS {
+            let last_step = (0..UPDATES_PER_WRITER)
+                .filter(|step| step % 2 == 1 && (step / 2) % SHARED_JOBS == shared)
+                .max()
+                .unwrap();
+            let pid = jobs[format!("shared-{shared}")]["last_pid"]
+                .as_i64()
+                .unwrap();
+            assert_eq!(
+                pid % PID_BASE,
+                last_step,
+                "shared-{shared} kept a stale write"
+            );
+            assert!((0..WRITERS).contains(&(pid / PID_BASE)), "{pid}");
+        }
+        let count = jobs.as_object().unwrap().len();
+        assert_eq!(count, (WRITERS + SHARED_JOBS) as usize);
+    }
+}
