@@ -25,6 +25,18 @@ fn open_creates_the_folder_and_jobs_db() {
 }
 
 #[test]
+fn handles_are_never_small_or_reused() {
+    let tmp = dir();
+    let first = open(tmp.path());
+    let first_value = first.0 as usize;
+    drop(first);
+    let second = open(tmp.path());
+    // Go's runtime aborts when it finds a "pointer" below 4096.
+    assert!(first_value >= 4096 && second.0 as usize >= 4096);
+    assert_ne!(second.0 as usize, first_value);
+}
+
+#[test]
 fn new_job_returns_every_field_in_a_fixed_order() {
     let tmp = dir();
     let db = open(tmp.path());

@@ -20,10 +20,18 @@ use crate::store::Store;
 static OPEN_HANDLES: Lazy<Mutex<HashMap<usize, Arc<Store>>>> =
     Lazy::new(|| Mutex::new(HashMap::new()));
 
-/// The next handle number. Handles step by 16 so that, as pointers, they
-/// look aligned to tools that check.
-static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(16);
+/// The first handle. Hosts keep handles in pointer-typed variables, and
+/// some runtimes inspect those: Go aborts on a pointer below 4096, and
+/// treats one inside its own heap as an object. So handles start at 64 GiB,
+/// far above the null page and below where Go places its heap (from
+/// 0xc000000000), and step by 16 so they look aligned.
+#[cfg(target_pointer_width = "64")]
+const FIRST_HANDLE: usize = 0x10_0000_0000;
+#[cfg(not(target_pointer_width = "64"))]
+const FIRST_HANDLE: usize = 0x1000_0000;
 const HANDLE_STEP: usize = 16;
+
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(FIRST_HANDLE);
 
 fn open_handles() -> std::sync::MutexGuard<'static, HashMap<usize, Arc<Store>>> {
     OPEN_HANDLES.lock().unwrap_or_else(PoisonError::into_inner)

@@ -1,0 +1,143 @@
+"""track_jobs.py: jobdb's demo, from Python. Runs three real shell commands,
+records the life of each in a jobdb database, then lists the jobs by status
+and prints their logs.
+
+    PYTHONPATH=<jobdb>/python python3 track_jobs.py [FOLDER]
+
+FOLDER defaults to "jobdb-demo-python". The database lives in FOLDER/db and
+the logs in FOLDER/logs. The job ids are fixed names, so running the demo
+again updates the same jobs. It does what examples/track_jobs.c does.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import jobdb
+
+PROGRAM = "track_jobs.py"
+DEFAULT_FOLDER = "jobdb-demo-python"
+
+# Each job: a stable id, which also names its log files, and the command
+# /bin/sh runs for it.
+DEMO_JOBS = [
+    ("greet", "echo 'Hello from a jobdb demo job.'; "
+              "echo \"I ran as process $$.\"; "
+              "echo 'Goodbye.'"),
+    ("fail", "echo 'Reading the input...'; "
+             "echo 'error: no such file: missing-input.csv' >&2; "
+             "exit 3"),
+    # \377\376 reach printf as octal escapes: two bytes that are not UTF-8,
+    # which jobdb replaces with U+FFFD and flags.
+    ("binary", r"printf 'Not UTF-8: \377\376 (end)\n'"),
+]
+
+
+def start_job(job_id, command, cwd, logdir):
+    """Starts the command with stdout and stderr in the job's log files, the
+    names jobdb reads: <logdir>/<id>_out.txt and <logdir>/<id>_errors.txt."""
+    with open(os.path.join(logdir, f"{job_id}_out.txt"), "wb") as out, \
+            open(os.path.join(logdir, f"{job_id}_errors.txt"), "wb") as err:
+        return subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+
+
+def how_it_ended(returncode):
+    if returncode >= 0:
+        return f"(exit status {returncode})"
+    return f"(killed by signal {signal.Signals(-returncode).name})"
+
+
+def describe(record):
+    """A record on one line, its timestamp in ISO 8601."""
+    return ", ".join(
+        f"{key}={value.isoformat() if hasattr(value, 'isoformat') else value!r}"
+        for key, value in record.items())
+
+
+def run_job(db, job_id, command, cwd, logdir):
+    """Runs one job to its end, recording each step of its life."""
+    process = start_job(job_id, command, cwd, logdir)
+    try:
+        db.update_status({"self_id": job_id, "status": "starting",
+                          "last_pid": process.pid, "cwd": cwd,
+                          "logdir": logdir, "logfile": job_id})
+        # Only the status changes; jobdb keeps the other fields.
+        db.update_status({"self_id": job_id, "status": "running"})
+    finally:
+        # Wait even when recording failed, so no child is left behind.
+        returncode = process.wait()
+
+    status = "finished" if returncode == 0 else "failed"
+    record = db.update_status({"self_id": job_id, "status": status})
+    print(f"{job_id:<7} pid {process.pid:<7} {status:<9}{how_it_ended(returncode)}")
+    print(f"        stored: {describe(record)}")
+
+
+def show_jobs_with_status(db, status):
+    jobs = db.list_status({"status": status})
+    print(f'\n== Jobs with status "{status}" ==')
+    if not jobs:
+        print("(none)")
+    for job_id, record in jobs.items():
+        print(f"{job_id:<7} pid {record['last_pid']}, last update "
+              f"{record['last_update'].isoformat()}")
+
+
+def show_job_logs(db, job_id):
+    # job_logs_detail shows each stream even when the other cannot be read;
+    # db.job_logs(job_id) would give (stdout, stderr) or raise LogReadError.
+    logs = db.job_logs_detail(job_id)
+    print(f'\n== Logs of job "{job_id}" ==')
+    for stream in (logs.stdout, logs.stderr):
+        if stream.error is not None:
+            print(f"-- {stream.stream} ({stream.path}): cannot read: "
+                  f"{stream.error.name}: {stream.error.message}")
+            continue
+        note = ", bytes that are not UTF-8 shown as \ufffd" if stream.invalid_utf8 else ""
+        print(f"-- {stream.stream} ({stream.size} bytes{note}):")
+        text = stream.text
+        if not text:
+            print("   (empty)")
+            continue
+        for line in text.splitlines():
+            print(f"   | {line}")
+
+
+def main(argv):
+    if len(argv) > 2:
+        print(f"usage: {PROGRAM} [FOLDER]", file=sys.stderr)
+        return 2
+    folder = argv[1] if len(argv) > 1 else DEFAULT_FOLDER
+    # Absolute paths, so the records mean the same to any process.
+    cwd = os.getcwd()
+    logdir = os.path.join(os.path.abspath(folder), "logs")
+    os.makedirs(logdir, exist_ok=True)
+    db_dir = os.path.join(folder, "db")
+
+    try:
+        with jobdb.JobDB(db_dir) as db:
+            print(f"jobdb {jobdb.library_version()} ({jobdb.library_path()}): "
+                  f"database in {db.db_path}")
+            print(f"logs in {logdir}")
+
+            print(f"\n== Running {len(DEMO_JOBS)} jobs ==")
+            for job_id, command in DEMO_JOBS:
+                run_job(db, job_id, command, cwd, logdir)
+
+            show_jobs_with_status(db, "finished")
+            show_jobs_with_status(db, "failed")
+            for job_id, _ in DEMO_JOBS:
+                show_job_logs(db, job_id)
+    except jobdb.JobDBError as error:
+        print(f"{PROGRAM}: {error.name}: {error.message}", file=sys.stderr)
+        return 1
+    except OSError as error:  # LibraryNotFoundError too; or the logs folder
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

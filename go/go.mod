@@ -1,0 +1,3 @@
+module jobdb
+
+go 1.19
