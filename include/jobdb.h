@@ -137,6 +137,11 @@
 #define JOBDB_MAX_LOG_BYTES ((16 * 1024) * 1024)
 
 /**
+ * The largest page a query may ask for.
+ */
+#define MAX_LIMIT 100000
+
+/**
  * An open database. Opaque: obtain one from `jobdb_open`, release it with
  * `jobdb_close`. One handle may be used by any number of threads at once.
  */
@@ -252,10 +257,18 @@ int jobdb_get_status(JobDb *db, const char *self_id, char **out_json);
  * Lists the jobs that match a filter.
  *
  * `filter_json` is NULL or `{}` to list every job, or an object of record
- * fields and values: a job matches when every given field equals its
- * value (null matches a field that is null or unset; `last_update` is
- * compared as a time, so any offset may be given). A key that is not a
- * record field is `JOBDB_ERR_SCHEMA`, so a typo never lists every job.
+ * fields, each with a value or an object of operators; a job matches when
+ * every condition holds:
+ * - a value: the field equals it; null matches a field null or unset;
+ * - `{"$ne": v}`: the field differs from v (null counts as a value);
+ * - `{"$in": [v, ...]}`: the field equals one of the values;
+ * - `{"$gt": v}`, `{"$gte": v}`, `{"$lt": v}`, `{"$lte": v}`: ranges.
+ *
+ * Several operators on one field all apply:
+ * `{"last_update": {"$gte": "2024-05-01T00:00:00Z", "$lt":
+ * "2024-05-02T00:00:00Z"}}`. Timestamps compare as instants, so bounds
+ * may carry any offset. A key that is not a record field, or an unknown
+ * operator, is `JOBDB_ERR_SCHEMA`, so a typo never lists every job.
  *
  * On success, returns `JOBDB_OK` and stores in `*out_json` an object
  * that maps each matching `self_id` to its record, sorted by `self_id`;
@@ -265,6 +278,42 @@ int jobdb_get_status(JobDb *db, const char *self_id, char **out_json);
  * See the conventions at the top of this header.
  */
 int jobdb_list_status(JobDb *db, const char *filter_json, char **out_json);
+
+/**
+ * Runs a query: a filter, an order, and a page at a time.
+ *
+ * `query_json` is NULL for every job in `self_id` order, or an object
+ * with any of:
+ * - `"filter"`: as for `jobdb_list_status`, operators included;
+ * - `"order_by"`: `"self_id"` (default) or `"last_update"`; ties are
+ *   broken by `self_id`;
+ * - `"descending"`: true for newest or highest first (default false);
+ * - `"limit"`: the page size, from 1 to 100000 (default: no limit);
+ * - `"cursor"`: the `next_cursor` of the previous page.
+ *
+ * On success, returns `JOBDB_OK` and stores in `*out_json`
+ * `{"jobs": [record, ...], "next_cursor": "..."}`, the records in order;
+ * `next_cursor` is null on the last page. A page follows on from the one
+ * before even when jobs were added or deleted in between: it starts after
+ * the last job returned, never skipping or repeating one that stayed. A
+ * cursor from another query, or text that is no cursor, is
+ * `JOBDB_ERR_SCHEMA` with `field` "cursor".
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_query(JobDb *db, const char *query_json, char **out_json);
+
+/**
+ * Counts the jobs that match a filter, without reading them.
+ *
+ * `filter_json` is as for `jobdb_list_status`. On success, returns
+ * `JOBDB_OK` and stores in `*out_json` `{"count": 42}`.
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_count(JobDb *db, const char *filter_json, char **out_json);
 
 /**
  * Reads a job's stdout and stderr logs from `{logdir}/{logfile}_out.txt`

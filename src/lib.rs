@@ -8,11 +8,15 @@
 
 pub mod error;
 pub mod ffi;
+pub mod filter;
 pub mod logs;
+pub mod query;
 pub mod record;
 pub mod store;
 pub mod timestamp;
 
 pub use error::{Code, Error, Result};
-pub use record::{Job, JobFilter, JobPatch};
+pub use filter::JobFilter;
+pub use query::Query;
+pub use record::{Job, JobPatch};
 pub use store::{Options, Store, Synchronous};

@@ -23,7 +23,7 @@ pub const ROW_ID_KEY: &str = "_id";
 
 /// What values a field takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// A non-empty string, never null.
     RequiredText,
     /// A string or null.
@@ -35,7 +35,7 @@ enum Kind {
 }
 
 /// The fields of a job record, in the order jobdb returns them.
-const FIELDS: [(&str, Kind); 8] = [
+pub(crate) const FIELDS: [(&str, Kind); 8] = [
     ("self_id", Kind::RequiredText),
     ("status", Kind::RequiredText),
     ("last_update", Kind::Time),
@@ -58,7 +58,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         .map(|(_, kind)| *kind)
 }
 
-fn unknown_field(name: &str, what: &str) -> Error {
+pub(crate) fn unknown_field(name: &str, what: &str) -> Error {
     Error::field(
         Code::Schema,
         name,
@@ -73,7 +73,7 @@ fn unknown_field(name: &str, what: &str) -> Error {
 /// Checks one input value and returns it in its stored form: timestamps in
 /// nodejobs' form, everything else unchanged. Null passes through for the
 /// fields that may be null.
-fn normalize(name: &str, kind: Kind, value: &Value) -> Result<Value> {
+pub(crate) fn normalize(name: &str, kind: Kind, value: &Value) -> Result<Value> {
     let wrong = |expected: &str| {
         Error::field(
             Code::Schema,
@@ -271,45 +271,6 @@ impl JobPatch {
             let now = Timestamp::now().to_stored();
             stored.insert("last_update".into(), Value::String(now));
         }
-    }
-}
-
-/// An exact-match filter for `list_status`: every condition must hold.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JobFilter {
-    /// Field name and the value to match, in stored form; null matches a
-    /// field that is null or absent.
-    pub conditions: Vec<(&'static str, Value)>,
-}
-
-impl JobFilter {
-    /// Parses a filter; None means match every job.
-    pub fn parse(json: Option<&str>) -> Result<JobFilter> {
-        let Some(json) = json else {
-            return Ok(JobFilter::default());
-        };
-
-        let mut conditions = Vec::new();
-        for (name, value) in parse_pairs(json, "filter")? {
-            let (field, kind) = FIELDS
-                .iter()
-                .find(|(field, _)| *field == name)
-                .ok_or_else(|| unknown_field(&name, "filter"))?;
-            if value.is_null() && matches!(kind, Kind::RequiredText) {
-                return Err(Error::field(
-                    Code::Schema,
-                    field,
-                    format!("{field} is never null, so a filter on null would match nothing"),
-                ));
-            }
-            let value = if value.is_null() {
-                Value::Null
-            } else {
-                normalize(field, *kind, &value)?
-            };
-            conditions.push((*field, value));
-        }
-        Ok(JobFilter { conditions })
     }
 }
 
@@ -528,31 +489,6 @@ mod tests {
         let deep = "[".repeat(100_000);
         let json = format!(r#"{{"self_id":"a","cwd":{deep}}}"#);
         assert_eq!(patch_error(&json).code, Code::MalformedJson);
-    }
-
-    #[test]
-    fn filter_accepts_fields_and_null_and_refuses_unknown_keys() {
-        let filter = JobFilter::parse(Some(
-            r#"{"status":"running","last_pid":null,"last_update":"2024-05-01T12:00:00Z"}"#,
-        ))
-        .unwrap();
-        assert_eq!(
-            filter.conditions,
-            vec![
-                ("status", Value::from("running")),
-                ("last_pid", Value::Null),
-                ("last_update", Value::from("2024-05-01T12:00:00")),
-            ]
-        );
-        assert_eq!(JobFilter::parse(None).unwrap(), JobFilter::default());
-        assert_eq!(JobFilter::parse(Some("{}")).unwrap(), JobFilter::default());
-
-        let err = JobFilter::parse(Some(r#"{"stauts":"running"}"#)).unwrap_err();
-        assert_eq!(err.code, Code::Schema);
-        assert_eq!(err.field.as_deref(), Some("stauts"));
-
-        let err = JobFilter::parse(Some(r#"{"status":null}"#)).unwrap_err();
-        assert_eq!(err.code, Code::Schema);
     }
 
     #[test]

@@ -19,10 +19,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::error::{Code, Error, Result, quoted};
+use crate::filter::JobFilter;
 use crate::logs::{self, JobLogs};
-use crate::record::{
-    Job, JobFilter, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object,
-};
+use crate::query::Query;
+use crate::record::{Job, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object};
 
 /// The file jobdb and nodejobs keep in the database folder.
 pub const DB_FILE_NAME: &str = "jobs.db";
@@ -52,7 +52,7 @@ const INDEXES: [(&str, &str); 3] = [
     (
         "jobdb_by_last_update",
         "CREATE INDEX IF NOT EXISTS jobdb_by_last_update ON process_status (\
-         json_extract(value, '$.last_update'))",
+         json_extract(value, '$.last_update'), json_extract(value, '$.self_id'))",
     ),
 ];
 
@@ -297,6 +297,60 @@ impl Store {
         Ok(jobs)
     }
 
+    /// A page of the jobs matching a query, in its order, and the cursor
+    /// of the next page when there may be one.
+    pub fn query(&self, query: &Query) -> Result<Page> {
+        let mut args = Vec::new();
+        let conditions = query.filter.to_sql(&mut args);
+        let (keyset, order) = query.page_sql(&mut args);
+        // One job more than the page holds tells whether a next page exists.
+        let limit = query.limit.map_or(-1, |limit| limit as i64 + 1);
+        let sql = format!(
+            "SELECT p._id, p.value, {key} FROM process_status AS p \
+             WHERE {conditions} AND {keyset} AND {NEWEST_ROW_ONLY} \
+             ORDER BY {order} LIMIT {limit}",
+            key = query.key_sql(),
+        );
+
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(args))?;
+        let mut jobs = Vec::new();
+        let mut last_key = None;
+        while let Some(row) = rows.next()? {
+            if query.limit.is_some_and(|limit| jobs.len() as u64 == limit) {
+                let job: &Job = jobs.last().expect("a limit is at least 1");
+                let cursor = query.cursor_after(last_key.as_deref(), &job.self_id);
+                return Ok(Page {
+                    jobs,
+                    next_cursor: Some(cursor),
+                });
+            }
+            let key: String = row.get(0)?;
+            let text: String = row.get(1)?;
+            last_key = sort_key(row.get_ref(2)?);
+            jobs.push(Job::from_stored_text(&key, &text)?);
+        }
+        Ok(Page {
+            jobs,
+            next_cursor: None,
+        })
+    }
+
+    /// How many jobs match a filter, without reading them.
+    pub fn count(&self, filter: &JobFilter) -> Result<u64> {
+        let mut args = Vec::new();
+        let conditions = filter.to_sql(&mut args);
+        let sql = format!(
+            "SELECT count(*) FROM process_status AS p WHERE {conditions} AND {NEWEST_ROW_ONLY}"
+        );
+        let conn = self.lock();
+        let count: i64 = conn
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |row| row.get(0))?;
+        Ok(count as u64)
+    }
+
     /// The job's stdout and stderr logs, read from the files its record
     /// names. See [`logs::read_job_logs`].
     pub fn job_logs(&self, self_id: &str) -> Result<JobLogs> {
@@ -320,27 +374,28 @@ impl Store {
 
 /// The SQL and parameters that list the jobs matching a filter.
 fn list_query(filter: &JobFilter) -> (String, Vec<SqlValue>) {
-    let mut clauses = Vec::new();
     let mut args = Vec::new();
-    for (field, value) in &filter.conditions {
-        // Field names come from the fixed list of record fields, never
-        // from the caller's text, so they are safe inside the SQL.
-        let extract = format!("json_extract(p.value, '$.{field}')");
-        match to_sql(value) {
-            None => clauses.push(format!("{extract} IS NULL")),
-            Some(arg) => {
-                args.push(arg);
-                clauses.push(format!("{extract} = ?{}", args.len()));
-            }
-        }
-    }
-    clauses.push(NEWEST_ROW_ONLY.to_owned());
-
+    let conditions = filter.to_sql(&mut args);
     let sql = format!(
-        "SELECT p._id, p.value FROM process_status AS p WHERE {}",
-        clauses.join(" AND ")
+        "SELECT p._id, p.value FROM process_status AS p \
+         WHERE {conditions} AND {NEWEST_ROW_ONLY}"
     );
     (sql, args)
+}
+
+/// One page of a query.
+#[derive(Debug, serde::Serialize)]
+pub struct Page {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<String>,
+}
+
+/// A sort key as the cursor keeps it: text, or null for a job without one.
+fn sort_key(value: rusqlite::types::ValueRef<'_>) -> Option<String> {
+    match value {
+        rusqlite::types::ValueRef::Text(text) => Some(String::from_utf8_lossy(text).into_owned()),
+        _ => None,
+    }
 }
 
 fn configure(conn: &Connection, options: &Options) -> Result<()> {
@@ -436,15 +491,6 @@ fn not_found(self_id: &str) -> Error {
         Code::NotFound,
         format!("no job has self_id {}", quoted(self_id)),
     )
-}
-
-/// A filter value as an SQL parameter; None for null.
-fn to_sql(value: &Value) -> Option<SqlValue> {
-    match value {
-        Value::String(text) => Some(SqlValue::Text(text.clone())),
-        Value::Number(number) => number.as_i64().map(SqlValue::Integer),
-        _ => None,
-    }
 }
 
 impl Error {

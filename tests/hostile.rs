@@ -351,7 +351,7 @@ fn odd_log_files_are_reported_per_stream_without_hanging() {
     std::fs::write(at("locked_out.txt"), "secret").unwrap();
     std::fs::set_permissions(
         at("locked_out.txt"),
-        std::os::unix::fs::PermissionsExt::from_mode(0),
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
     )
     .unwrap();
     let locked = stream(&db, "locked", "stdout");

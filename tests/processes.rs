@@ -211,7 +211,7 @@ fn killed_writers_lose_no_acknowledged_update() {
         let last_acknowledged = acks
             .chunks_exact(8)
             .map(|chunk| i64::from_le_bytes(chunk.try_into().unwrap()))
-            .last();
+            .next_back();
         total_acknowledged += acks.len() / 8;
 
         let conn = rusqlite::Connection::open(dir.join("jobs.db")).unwrap();

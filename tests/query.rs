@@ -1,0 +1,266 @@
+//! Queries through the C ABI: operators, order, pages and cursors, counts,
+//! and the indexes behind them.
+
+mod common;
+
+use common::*;
+use jobdb::ffi::*;
+use jobdb::{JobFilter, Options, Store};
+use serde_json::{Value, json};
+
+/// 25 jobs: job-00 .. job-24, one minute apart from 12:00, every fifth
+/// one failed, the others running, last_pid = n.
+fn seeded(dir: &std::path::Path) -> Db {
+    let db = open(dir);
+    for n in 0..25 {
+        let status = if n % 5 == 0 { "failed" } else { "running" };
+        let job = json!({"self_id": format!("job-{n:02}"), "status": status, "last_pid": n,
+                         "last_update": format!("2024-05-01T12:{n:02}:00Z")});
+        update(&db, &job.to_string());
+    }
+    db
+}
+
+fn query(db: &Db, query: &Value) -> Value {
+    let (code, reply) = call(jobdb_query, db, &query.to_string());
+    assert_eq!(code, JOBDB_OK, "{query}: {reply}");
+    reply
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["self_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn count(db: &Db, filter: &str) -> u64 {
+    let (code, reply) = call(jobdb_count, db, filter);
+    assert_eq!(code, JOBDB_OK, "{reply}");
+    reply["count"].as_u64().unwrap()
+}
+
+#[test]
+fn operators_filter_lists_and_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    let listed = |filter: &str| -> Vec<String> {
+        list(&db, Some(filter))
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+
+    assert_eq!(
+        listed(r#"{"last_pid":{"$in":[1,2,30]}}"#),
+        ["job-01", "job-02"]
+    );
+    assert_eq!(
+        listed(r#"{"status":{"$ne":"running"},"last_pid":{"$gt":10}}"#),
+        ["job-15", "job-20"]
+    );
+    assert_eq!(listed(r#"{"last_pid":{"$gte":23}}"#), ["job-23", "job-24"]);
+    assert_eq!(listed(r#"{"last_pid":{"$lt":1}}"#), ["job-00"]);
+    assert_eq!(listed(r#"{"last_pid":{"$lte":1,"$gt":0}}"#), ["job-01"]);
+    // A time window with offsets compares instants: 14:03+02:00 is 12:03Z.
+    assert_eq!(
+        listed(
+            r#"{"last_update":{"$gte":"2024-05-01T14:03:00+02:00","$lt":"2024-05-01T12:05:00Z"}}"#
+        ),
+        ["job-03", "job-04"]
+    );
+
+    assert_eq!(count(&db, "{}"), 25);
+    assert_eq!(count(&db, r#"{"status":"failed"}"#), 5);
+    assert_eq!(count(&db, r#"{"status":{"$in":["failed","running"]}}"#), 25);
+    assert_eq!(count(&db, r#"{"status":"stopped"}"#), 0);
+    let (code, reply) = call_raw(jobdb_count, &db, None);
+    assert_eq!((code, reply["count"].as_u64()), (JOBDB_OK, Some(25)));
+    assert_error(
+        call(jobdb_count, &db, r#"{"state":"x"}"#),
+        JOBDB_ERR_SCHEMA,
+        "not a filter field",
+    );
+}
+
+#[test]
+fn stale_running_jobs_are_one_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let now = chrono::Utc::now();
+    let ago = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    update(
+        &db,
+        &json!({"self_id": "fresh", "status": "running", "last_update": ago(2)}).to_string(),
+    );
+    update(
+        &db,
+        &json!({"self_id": "stale", "status": "running", "last_update": ago(30)}).to_string(),
+    );
+    update(
+        &db,
+        &json!({"self_id": "done", "status": "finished", "last_update": ago(30)}).to_string(),
+    );
+
+    let stale = query(
+        &db,
+        &json!({"filter": {"status": "running", "last_update": {"$lt": ago(10)}}}),
+    );
+    assert_eq!(ids(&stale), ["stale"]);
+}
+
+#[test]
+fn pages_follow_each_other_in_either_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    for descending in [false, true] {
+        for order_by in ["self_id", "last_update"] {
+            let mut seen = Vec::new();
+            let mut cursor = Value::Null;
+            let mut pages = 0;
+            loop {
+                let mut request = json!({"order_by": order_by, "descending": descending, "limit": 10,
+                                         "filter": {"status": "running"}});
+                if !cursor.is_null() {
+                    request["cursor"] = cursor.clone();
+                }
+                let page = query(&db, &request);
+                seen.extend(ids(&page));
+                pages += 1;
+                cursor = page["next_cursor"].clone();
+                if cursor.is_null() {
+                    break;
+                }
+            }
+            let mut expected: Vec<String> = (0..25)
+                .filter(|n| n % 5 != 0)
+                .map(|n| format!("job-{n:02}"))
+                .collect();
+            if descending {
+                expected.reverse();
+            }
+            assert_eq!(seen, expected, "{order_by} descending={descending}");
+            assert_eq!(pages, 2, "20 jobs in pages of 10 end on the second page");
+        }
+    }
+}
+
+#[test]
+fn a_cursor_survives_inserts_and_deletes_between_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    let first = query(&db, &json!({"order_by": "last_update", "limit": 5}));
+    assert_eq!(
+        ids(&first),
+        ["job-00", "job-01", "job-02", "job-03", "job-04"]
+    );
+
+    // Delete the next job and one already seen; insert one before the
+    // cursor and one after it.
+    let conn = rusqlite::Connection::open(tmp.path().join("jobs.db")).unwrap();
+    conn.execute(
+        "DELETE FROM process_status WHERE json_extract(value, '$.self_id') IN ('job-05', 'job-01')",
+        [],
+    )
+    .unwrap();
+    update(
+        &db,
+        r#"{"self_id":"early","status":"running","last_update":"2024-05-01T11:00:00Z"}"#,
+    );
+    update(
+        &db,
+        r#"{"self_id":"late","status":"running","last_update":"2024-05-01T12:06:30Z"}"#,
+    );
+
+    let second = query(
+        &db,
+        &json!({"order_by": "last_update", "limit": 5, "cursor": first["next_cursor"]}),
+    );
+    assert_eq!(
+        ids(&second),
+        ["job-06", "late", "job-07", "job-08", "job-09"]
+    );
+}
+
+#[test]
+fn the_last_page_has_no_cursor_and_an_empty_result_is_a_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    let all = query(&db, &json!({"limit": 25}));
+    assert_eq!(ids(&all).len(), 25);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    let none = query(&db, &json!({"filter": {"status": "stopped"}, "limit": 3}));
+    assert_eq!(none, json!({"jobs": [], "next_cursor": null}));
+
+    let (code, everything) = call_raw(jobdb_query, &db, None);
+    assert_eq!(code, JOBDB_OK);
+    assert_eq!(ids(&everything).len(), 25);
+}
+
+#[test]
+fn bad_queries_and_foreign_cursors_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    let page = query(&db, &json!({"filter": {"status": "running"}, "limit": 2}));
+    let cursor = page["next_cursor"].as_str().unwrap();
+
+    let cases = [
+        (json!({"limit": 0}), "limit", "from 1 to 100000"),
+        (json!({"limit": -5}), "limit", "from 1 to 100000"),
+        (
+            json!({"limit": 1_000_000_000u64}),
+            "limit",
+            "from 1 to 100000",
+        ),
+        (
+            json!({"order_by": "status"}),
+            "order_by",
+            "\"self_id\" or \"last_update\"",
+        ),
+        (json!({"cursor": "garbage"}), "cursor", "not one jobdb made"),
+        (
+            json!({"filter": {"status": "failed"}, "cursor": cursor}),
+            "cursor",
+            "another filter or order",
+        ),
+        (json!({"offset": 10}), "offset", "not a query member"),
+    ];
+    for (request, field, needle) in cases {
+        let err = assert_error(
+            call(jobdb_query, &db, &request.to_string()),
+            JOBDB_ERR_SCHEMA,
+            needle,
+        );
+        assert_eq!(err["field"], field, "{request}");
+    }
+}
+
+#[test]
+fn status_and_time_window_queries_use_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), &Options::default()).unwrap();
+    for (filter, index) in [
+        (
+            r#"{"status":{"$in":["running","failed"]}}"#,
+            "jobdb_by_status",
+        ),
+        (
+            r#"{"last_update":{"$gte":"2024-05-01T00:00:00Z","$lt":"2024-05-02T00:00:00Z"}}"#,
+            "jobdb_by_last_update",
+        ),
+    ] {
+        let plan = store
+            .explain_list(&JobFilter::parse(Some(filter)).unwrap())
+            .unwrap()
+            .join("\n");
+        assert!(
+            plan.contains(&format!("USING INDEX {index}")),
+            "{filter}:\n{plan}"
+        );
+    }
+}
