@@ -186,6 +186,18 @@ fn operator_condition(
 /// means something: a field that is never null cannot equal null, but
 /// `$ne: null` is allowed and matches every job.
 fn operand(field: &str, kind: Kind, value: &Value, operator: &str) -> Result<Value> {
+    let kind = match kind {
+        Kind::Object => {
+            return Err(Error::field(
+                Code::Schema,
+                field,
+                format!("{field} holds the caller's own object and cannot be filtered on"),
+            ));
+        }
+        // Set by jobdb, but compared like any other time.
+        Kind::SetOnCreate => Kind::OptionalTime,
+        other => other,
+    };
     if value.is_null() {
         if kind == Kind::RequiredText && operator != "$ne" {
             return Err(Error::field(

@@ -166,17 +166,12 @@ mod tests {
     use serde_json::Map;
 
     fn job_with_logs(dir: &std::path::Path) -> Job {
-        Job {
-            self_id: "j".into(),
-            status: "finished".into(),
-            last_update: None,
-            last_pid: None,
-            dirname: None,
-            cwd: None,
-            logdir: Some(dir.to_str().unwrap().into()),
-            logfile: Some("j".into()),
-            extra: Map::new(),
-        }
+        let mut object = Map::new();
+        object.insert("self_id".into(), "j".into());
+        object.insert("status".into(), "finished".into());
+        object.insert("logdir".into(), dir.to_str().unwrap().into());
+        object.insert("logfile".into(), "j".into());
+        Job::from_stored(&object).unwrap()
     }
 
     #[test]

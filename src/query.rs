@@ -25,14 +25,25 @@ const CURSOR_VERSION: u64 = 1;
 pub enum OrderBy {
     SelfId,
     LastUpdate,
+    CreatedAt,
+    StartedAt,
+    EndedAt,
 }
+
+const ORDERS: [(&str, OrderBy); 5] = [
+    ("self_id", OrderBy::SelfId),
+    ("last_update", OrderBy::LastUpdate),
+    ("created_at", OrderBy::CreatedAt),
+    ("started_at", OrderBy::StartedAt),
+    ("ended_at", OrderBy::EndedAt),
+];
 
 impl OrderBy {
     fn name(self) -> &'static str {
-        match self {
-            OrderBy::SelfId => "self_id",
-            OrderBy::LastUpdate => "last_update",
-        }
+        ORDERS
+            .iter()
+            .find(|(_, order)| *order == self)
+            .map_or("self_id", |(name, _)| *name)
     }
 }
 
@@ -80,11 +91,13 @@ impl Query {
             match name.as_str() {
                 "filter" => query.filter = JobFilter::from_value(&value)?,
                 "order_by" => {
-                    query.order_by = match value.as_str() {
-                        Some("self_id") => OrderBy::SelfId,
-                        Some("last_update") => OrderBy::LastUpdate,
-                        _ => return Err(wrong("\"self_id\" or \"last_update\"")),
-                    }
+                    query.order_by = ORDERS
+                        .iter()
+                        .find(|(name, _)| Some(*name) == value.as_str())
+                        .map(|(_, order)| *order)
+                        .ok_or_else(|| {
+                            wrong("one of self_id, last_update, created_at, started_at, ended_at")
+                        })?;
                 }
                 "descending" => {
                     query.descending = value.as_bool().ok_or_else(|| wrong("true or false"))?
@@ -172,11 +185,8 @@ impl Query {
     }
 
     /// The sort expression of the order field, on the row alias `p`.
-    pub(crate) fn key_sql(&self) -> &'static str {
-        match self.order_by {
-            OrderBy::SelfId => "json_extract(p.value, '$.self_id')",
-            OrderBy::LastUpdate => "json_extract(p.value, '$.last_update')",
-        }
+    pub(crate) fn key_sql(&self) -> String {
+        format!("json_extract(p.value, '$.{}')", self.order_by.name())
     }
 
     /// The conditions and ORDER BY clause for this query, beyond its
@@ -188,7 +198,7 @@ impl Query {
 
         let order = match self.order_by {
             OrderBy::SelfId => format!("{id} {direction}"),
-            OrderBy::LastUpdate => format!("{key} {direction}, {id} {direction}"),
+            _ => format!("{key} {direction}, {id} {direction}"),
         };
         let Some(after) = &self.after else {
             return ("1".to_owned(), order);
@@ -200,22 +210,22 @@ impl Query {
         };
         let comparison = if self.descending { "<" } else { ">" };
         // SQLite sorts null first in ascending order and last in
-        // descending order; a job with no last_update has a null key.
+        // descending order; a job without the order field has a null key.
         let keyset = match (self.order_by, &after.key, self.descending) {
             (OrderBy::SelfId, _, _) => format!("{id} {comparison} {}", bind(&after.self_id)),
-            (OrderBy::LastUpdate, Some(k), false) => {
+            (_, Some(k), false) => {
                 format!("({key}, {id}) > ({}, {})", bind(k), bind(&after.self_id))
             }
-            (OrderBy::LastUpdate, Some(k), true) => format!(
+            (_, Some(k), true) => format!(
                 "(({key}, {id}) < ({}, {}) OR {key} IS NULL)",
                 bind(k),
                 bind(&after.self_id)
             ),
-            (OrderBy::LastUpdate, None, false) => format!(
+            (_, None, false) => format!(
                 "(({key} IS NULL AND {id} > {}) OR {key} IS NOT NULL)",
                 bind(&after.self_id)
             ),
-            (OrderBy::LastUpdate, None, true) => {
+            (_, None, true) => {
                 format!("({key} IS NULL AND {id} < {})", bind(&after.self_id))
             }
         };
@@ -251,6 +261,7 @@ mod tests {
             (r#"{"limit":100001}"#, "limit"),
             (r#"{"limit":1.5}"#, "limit"),
             (r#"{"order_by":"status"}"#, "order_by"),
+            (r#"{"order_by":"metadata"}"#, "order_by"),
             (r#"{"descending":"yes"}"#, "descending"),
             (r#"{"cursor":5}"#, "cursor"),
             (r#"{"cursor":"not-a-cursor"}"#, "cursor"),

@@ -32,10 +32,18 @@ pub(crate) enum Kind {
     Integer,
     /// A timestamp string; when absent from an update, the current time.
     Time,
+    /// A timestamp string or null.
+    OptionalTime,
+    /// A timestamp jobdb sets when it first writes the job; never input.
+    SetOnCreate,
+    /// A JSON object of the caller's own, or null.
+    Object,
 }
 
 /// The fields of a job record, in the order jobdb returns them.
-pub(crate) const FIELDS: [(&str, Kind); 8] = [
+/// The first eight are nodejobs' own; the others are jobdb's additions,
+/// which nodejobs keeps and returns as fields it does not know.
+pub(crate) const FIELDS: [(&str, Kind); 14] = [
     ("self_id", Kind::RequiredText),
     ("status", Kind::RequiredText),
     ("last_update", Kind::Time),
@@ -44,6 +52,12 @@ pub(crate) const FIELDS: [(&str, Kind); 8] = [
     ("cwd", Kind::Text),
     ("logdir", Kind::Text),
     ("logfile", Kind::Text),
+    ("exit_code", Kind::Integer),
+    ("command", Kind::Text),
+    ("created_at", Kind::SetOnCreate),
+    ("started_at", Kind::OptionalTime),
+    ("ended_at", Kind::OptionalTime),
+    ("metadata", Kind::Object),
 ];
 
 /// The names of the record fields, for messages and documentation.
@@ -98,10 +112,16 @@ pub(crate) fn normalize(name: &str, kind: Kind, value: &Value) -> Result<Value> 
             None => Err(wrong("an integer from -2^63 to 2^63-1 or null")),
         },
         (Kind::Integer, _) => Err(wrong("an integer or null")),
-        (Kind::Time, Value::String(text)) => Timestamp::parse(text)
-            .map(|ts| Value::String(ts.to_stored()))
-            .map_err(|why| Error::field(Code::Schema, name, why)),
+        (Kind::Time | Kind::OptionalTime | Kind::SetOnCreate, Value::String(text)) => {
+            Timestamp::parse(text)
+                .map(|ts| Value::String(ts.to_stored()))
+                .map_err(|why| Error::field(Code::Schema, name, why))
+        }
+        (Kind::OptionalTime | Kind::SetOnCreate | Kind::Object, Value::Null) => Ok(Value::Null),
         (Kind::Time, _) => Err(wrong("a timestamp string")),
+        (Kind::OptionalTime | Kind::SetOnCreate, _) => Err(wrong("a timestamp string or null")),
+        (Kind::Object, Value::Object(_)) => Ok(value.clone()),
+        (Kind::Object, _) => Err(wrong("a JSON object or null")),
     }
 }
 
@@ -230,6 +250,13 @@ impl JobPatch {
 
         for (name, value) in parse_pairs(json, "job record")? {
             let kind = kind_of(&name).ok_or_else(|| unknown_field(&name, "job record"))?;
+            if kind == Kind::SetOnCreate {
+                return Err(Error::field(
+                    Code::Schema,
+                    &name,
+                    format!("{name} is set by jobdb when it first writes the job"),
+                ));
+            }
             if kind == Kind::Time && value.is_null() {
                 return Err(Error::field(
                     Code::Schema,
@@ -256,9 +283,21 @@ impl JobPatch {
         self.changes.contains_key("status")
     }
 
+    /// Writes the patch into the object of a job jobdb is creating, and
+    /// records when.
+    pub fn apply_to_new(&self, object: &mut Map<String, Value>) {
+        let now = Timestamp::now();
+        self.apply_at(object, now);
+        object.insert("created_at".into(), Value::String(now.to_stored()));
+    }
+
     /// Writes the patch over a stored object: given fields overwrite, null
     /// removes, absent fields stay. The time is set to now unless given.
     pub fn apply_to(&self, stored: &mut Map<String, Value>) {
+        self.apply_at(stored, Timestamp::now());
+    }
+
+    fn apply_at(&self, stored: &mut Map<String, Value>, now: Timestamp) {
         stored.insert("self_id".into(), Value::String(self.self_id.clone()));
         for (name, value) in &self.changes {
             if value.is_null() {
@@ -268,8 +307,7 @@ impl JobPatch {
             }
         }
         if !self.changes.contains_key("last_update") {
-            let now = Timestamp::now().to_stored();
-            stored.insert("last_update".into(), Value::String(now));
+            stored.insert("last_update".into(), Value::String(now.to_stored()));
         }
     }
 }
@@ -298,6 +336,15 @@ pub struct Job {
     pub cwd: Option<String>,
     pub logdir: Option<String>,
     pub logfile: Option<String>,
+    pub exit_code: Option<i64>,
+    pub command: Option<String>,
+    /// When jobdb first wrote the job; None for jobs another program
+    /// created.
+    pub created_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    /// The caller's own object, stored and returned as given.
+    pub metadata: Option<Map<String, Value>>,
     /// Fields another program stored that jobdb does not know, kept as
     /// they are. The row key `_id` is not among them.
     pub extra: Map<String, Value>,
@@ -327,22 +374,30 @@ impl Job {
             }
         };
         let required = |name: &str| text(name)?.ok_or_else(|| format!("has no {name}"));
-
-        let last_pid = match object.get("last_pid") {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(value.as_i64().ok_or_else(|| {
+        let integer = |name: &str| match object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value.as_i64().map(Some).ok_or_else(|| {
                 format!(
-                    "holds last_pid = {}, which is not an integer",
+                    "holds {name} = {}, which is not an integer",
                     describe(value)
                 )
-            })?),
+            }),
         };
-        let last_update = match text("last_update")? {
-            None => None,
-            Some(text) => Some(
-                Timestamp::parse(&text)
-                    .map_err(|why| format!("holds a last_update that jobdb cannot read: {why}"))?,
-            ),
+        let time = |name: &str| match text(name)? {
+            None => Ok(None),
+            Some(text) => Timestamp::parse(&text)
+                .map(Some)
+                .map_err(|why| format!("holds a {name} that jobdb cannot read: {why}")),
+        };
+        let metadata = match object.get("metadata") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(other) => {
+                return Err(format!(
+                    "holds metadata = {}, which is not an object",
+                    describe(other)
+                ));
+            }
         };
 
         let mut extra = object.clone();
@@ -354,12 +409,18 @@ impl Job {
         Ok(Job {
             self_id: required("self_id")?,
             status: required("status")?,
-            last_update,
-            last_pid,
+            last_update: time("last_update")?,
+            last_pid: integer("last_pid")?,
             dirname: text("dirname")?,
             cwd: text("cwd")?,
             logdir: text("logdir")?,
             logfile: text("logfile")?,
+            exit_code: integer("exit_code")?,
+            command: text("command")?,
+            created_at: time("created_at")?,
+            started_at: time("started_at")?,
+            ended_at: time("ended_at")?,
+            metadata,
             extra,
         })
     }
@@ -378,6 +439,13 @@ impl Serialize for Job {
         map.serialize_entry("cwd", &self.cwd)?;
         map.serialize_entry("logdir", &self.logdir)?;
         map.serialize_entry("logfile", &self.logfile)?;
+        map.serialize_entry("exit_code", &self.exit_code)?;
+        map.serialize_entry("command", &self.command)?;
+        let time = |ts: Option<Timestamp>| ts.map(Timestamp::to_rfc3339);
+        map.serialize_entry("created_at", &time(self.created_at))?;
+        map.serialize_entry("started_at", &time(self.started_at))?;
+        map.serialize_entry("ended_at", &time(self.ended_at))?;
+        map.serialize_entry("metadata", &self.metadata)?;
         for (name, value) in &self.extra {
             map.serialize_entry(name, value)?;
         }

@@ -37,8 +37,9 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS process_status (\
      _id TEXT PRIMARY KEY UNIQUE, value TEXT NOT NULL)";
 
 /// Index name and definition. The expressions must stay exactly those used
-/// in queries, or SQLite will not use the index.
-const INDEXES: [(&str, &str); 3] = [
+/// in queries, or SQLite will not use the index. Time indexes end with
+/// `self_id`, the tie-break of every order.
+const INDEXES: [(&str, &str); 6] = [
     (
         "jobdb_by_self_id",
         "CREATE INDEX IF NOT EXISTS jobdb_by_self_id ON process_status (\
@@ -53,6 +54,21 @@ const INDEXES: [(&str, &str); 3] = [
         "jobdb_by_last_update",
         "CREATE INDEX IF NOT EXISTS jobdb_by_last_update ON process_status (\
          json_extract(value, '$.last_update'), json_extract(value, '$.self_id'))",
+    ),
+    (
+        "jobdb_by_created_at",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_created_at ON process_status (\
+         json_extract(value, '$.created_at'), json_extract(value, '$.self_id'))",
+    ),
+    (
+        "jobdb_by_started_at",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_started_at ON process_status (\
+         json_extract(value, '$.started_at'), json_extract(value, '$.self_id'))",
+    ),
+    (
+        "jobdb_by_ended_at",
+        "CREATE INDEX IF NOT EXISTS jobdb_by_ended_at ON process_status (\
+         json_extract(value, '$.ended_at'), json_extract(value, '$.self_id'))",
     ),
 ];
 
@@ -239,7 +255,7 @@ impl Store {
                 let key = uuid::Uuid::new_v4().to_string();
                 let mut object = Map::new();
                 object.insert(ROW_ID_KEY.into(), Value::String(key.clone()));
-                patch.apply_to(&mut object);
+                patch.apply_to_new(&mut object);
                 let job = Job::from_row(&key, &object)?;
 
                 tx.execute(
@@ -427,11 +443,15 @@ fn configure(conn: &Connection, options: &Options) -> Result<()> {
 /// that opening an existing database never waits for the write lock.
 fn ensure_schema(conn: &mut Connection) -> Result<()> {
     let wanted = 1 + INDEXES.len() as i64;
+    let names: Vec<&str> = INDEXES.iter().map(|(name, _)| *name).collect();
+    let marks = vec!["?"; names.len()].join(", ");
     let present: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE \
-         (type = 'table' AND name = 'process_status') OR \
-         (type = 'index' AND name IN (?1, ?2, ?3))",
-        [INDEXES[0].0, INDEXES[1].0, INDEXES[2].0],
+        &format!(
+            "SELECT count(*) FROM sqlite_master WHERE \
+             (type = 'table' AND name = 'process_status') OR \
+             (type = 'index' AND name IN ({marks}))"
+        ),
+        params_from_iter(names),
         |row| row.get(0),
     )?;
     if present == wanted {

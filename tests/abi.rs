@@ -46,12 +46,17 @@ fn new_job_returns_every_field_in_a_fixed_order() {
             "last_update":"2024-05-01T14:00:00.25+02:00"}"#,
     );
 
+    let mut record = record;
+    let created_at = record["created_at"].take();
+    assert!(chrono::DateTime::parse_from_rfc3339(created_at.as_str().unwrap()).is_ok());
     assert_eq!(
         record,
         json!({
             "self_id": "build", "status": "running",
             "last_update": "2024-05-01T12:00:00.250000Z", "last_pid": 4242,
-            "dirname": null, "cwd": "/srv", "logdir": null, "logfile": null
+            "dirname": null, "cwd": "/srv", "logdir": null, "logfile": null,
+            "exit_code": null, "command": null, "created_at": null,
+            "started_at": null, "ended_at": null, "metadata": null
         })
     );
     let self_id = c("build");

@@ -220,7 +220,7 @@ fn bad_queries_and_foreign_cursors_are_refused() {
         (
             json!({"order_by": "status"}),
             "order_by",
-            "\"self_id\" or \"last_update\"",
+            "one of self_id, last_update",
         ),
         (json!({"cursor": "garbage"}), "cursor", "not one jobdb made"),
         (
@@ -263,4 +263,83 @@ fn status_and_time_window_queries_use_indexes() {
             "{filter}:\n{plan}"
         );
     }
+}
+
+#[test]
+fn richer_fields_are_stored_filtered_and_ordered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    for n in 0..4 {
+        let job = json!({
+            "self_id": format!("run-{n}"), "status": "finished", "exit_code": n % 2,
+            "command": format!("make test-{n}"),
+            "started_at": format!("2024-05-01T10:0{n}:00Z"),
+            "ended_at": format!("2024-05-01T11:0{}:00+01:00", 3 - n),
+            "metadata": {"owner": "ci", "attempt": n, "tags": ["nightly"]},
+        });
+        update(&db, &job.to_string());
+    }
+
+    let record = get(&db, "run-1");
+    assert_eq!(record["exit_code"], 1);
+    assert_eq!(record["command"], "make test-1");
+    assert_eq!(record["started_at"], "2024-05-01T10:01:00.000000Z");
+    assert_eq!(record["ended_at"], "2024-05-01T10:02:00.000000Z");
+    assert_eq!(
+        record["metadata"],
+        json!({"owner": "ci", "attempt": 1, "tags": ["nightly"]})
+    );
+
+    // created_at is set once, on the first write, and never moves.
+    let created = record["created_at"].clone();
+    assert!(created.is_string());
+    let again = update(
+        &db,
+        r#"{"self_id":"run-1","status":"archived","metadata":null}"#,
+    );
+    assert_eq!(again["created_at"], created);
+    assert_eq!(again["metadata"], Value::Null);
+    assert_error(
+        call(
+            jobdb_update_status,
+            &db,
+            r#"{"self_id":"run-1","created_at":"2024-01-01T00:00:00Z"}"#,
+        ),
+        JOBDB_ERR_SCHEMA,
+        "set by jobdb",
+    );
+
+    let failed = list(&db, Some(r#"{"exit_code":{"$ne":0}}"#));
+    assert_eq!(
+        failed.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["run-1", "run-3"]
+    );
+    let by_end = query(&db, &json!({"order_by": "ended_at"}));
+    assert_eq!(ids(&by_end), ["run-3", "run-2", "run-1", "run-0"]);
+    let started_late = query(
+        &db,
+        &json!({"filter": {"started_at": {"$gte": "2024-05-01T12:02:00+02:00"}}, "order_by": "started_at", "descending": true}),
+    );
+    assert_eq!(ids(&started_late), ["run-3", "run-2"]);
+
+    for (bad, field) in [
+        (
+            r#"{"self_id":"x","status":"s","exit_code":"1"}"#,
+            "exit_code",
+        ),
+        (r#"{"self_id":"x","status":"s","metadata":[1]}"#, "metadata"),
+        (
+            r#"{"self_id":"x","status":"s","started_at":"soon"}"#,
+            "started_at",
+        ),
+        (r#"{"self_id":"x","status":"s","command":7}"#, "command"),
+    ] {
+        let err = assert_error(call(jobdb_update_status, &db, bad), JOBDB_ERR_SCHEMA, "");
+        assert_eq!(err["field"], field);
+    }
+    assert_error(
+        call(jobdb_list_status, &db, r#"{"metadata":null}"#),
+        JOBDB_ERR_SCHEMA,
+        "cannot be filtered",
+    );
 }

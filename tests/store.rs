@@ -242,7 +242,7 @@ fn reopening_keeps_data_and_does_not_rebuild_the_schema() {
             |row| row.get(0),
         )
         .unwrap();
-    assert_eq!(indexes, 3);
+    assert_eq!(indexes, 6);
 }
 
 #[test]

@@ -371,7 +371,10 @@ static void test_update_creates_and_returns_the_record(void)
                            "\"status\":\"running\",\"last_update\":\"");
     CHECK_CONTAINS(record, "Z\",\"last_pid\":4242,\"dirname\":null,"
                            "\"cwd\":\"/srv\",\"logdir\":\"/srv/logs\","
-                           "\"logfile\":\"build-42\"}");
+                           "\"logfile\":\"build-42\",\"exit_code\":null,"
+                           "\"command\":null,\"created_at\":\"");
+    CHECK_CONTAINS(record, "Z\",\"started_at\":null,\"ended_at\":null,"
+                           "\"metadata\":null}");
     CHECK(starts_with_utc_time(text_after(record, "\"last_update\":\"")));
 
     /* Reading the job back gives the very same document. */
