@@ -12,6 +12,7 @@ noise is nodejobs' and harmless.
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import sqlite3
@@ -22,9 +23,16 @@ import time
 import pytest
 from nodejobs.jobdb import JobDB
 
-from conftest import JOBDB_ERR_NOT_FOUND
+from conftest import JOBDB_ERR_NOT_FOUND, JOBDB_OK
 
-FIELDS = ["self_id", "status", "last_update", "last_pid", "dirname", "cwd", "logdir", "logfile"]
+# nodejobs' own fields, then the ones jobdb adds, in the order jobdb
+# returns them; nodejobs keeps jobdb's as fields it does not know.
+NODEJOBS_FIELDS = ["self_id", "status", "last_update", "last_pid", "dirname", "cwd", "logdir", "logfile"]
+JOBDB_FIELDS = NODEJOBS_FIELDS + [
+    "exit_code", "command", "created_at", "started_at", "ended_at", "metadata",
+]
+# How jobdb returns its own fields for a job nodejobs created.
+UNSET_JOBDB_FIELDS = dict.fromkeys(JOBDB_FIELDS[len(NODEJOBS_FIELDS):])
 Z_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 # The query nosqlite (nodejobs' storage layer) runs to find a job by self_id,
@@ -93,7 +101,7 @@ def query_plan(folder, query, args):
 
 def assert_same_job(record, nj_record):
     """A jobdb record (parsed JSON) shows the same job as nodejobs' JobRecord."""
-    assert list(record) == FIELDS, record
+    assert list(record) == JOBDB_FIELDS, record
     assert record["self_id"] == nj_record["self_id"]
     for field in ("status", "last_pid", "dirname", "cwd", "logdir", "logfile"):
         # dict.get: a field nodejobs never stored reads as None, as jobdb's null.
@@ -174,7 +182,7 @@ def test_jobdb_reads_what_nodejobs_wrote(folder, jobdb, call, nodejobs):
     assert b1 == {
         "self_id": "build-1", "status": "running", "last_update": "2024-05-01T12:00:00.000000Z",
         "last_pid": 4242, "dirname": None, "cwd": "/srv/build", "logdir": "/srv/logs",
-        "logfile": "build-1",
+        "logfile": "build-1", **UNSET_JOBDB_FIELDS,
     }
     assert jobdb.get("build-2")["last_update"] == "2024-05-01T12:00:01.000250Z"
     multi = jobdb.get("multi")
@@ -301,6 +309,7 @@ def test_jobdb_updates_a_nodejobs_job(folder, jobdb, nodejobs):
     assert updated == {
         "self_id": "k", "status": "finished", "last_update": "2024-03-03T03:03:03.000003Z",
         "last_pid": 5, "dirname": "dk", "cwd": "/k", "logdir": "/k/logs", "logfile": "k",
+        **UNSET_JOBDB_FIELDS,
     }
     assert rows_for(folder, "k") == 1
 
@@ -433,6 +442,7 @@ def test_duplicate_rows_from_racing_nodejobs_writers(folder, jobdb, nodejobs):
     expected_newest = {
         "self_id": self_id, "status": "running", "last_update": "2024-06-01T00:00:00.000002Z",
         "last_pid": 200, "dirname": "d-new", "cwd": "/new", "logdir": "/new/logs", "logfile": "new",
+        **UNSET_JOBDB_FIELDS,
     }
     # Reading: the row with the newest last_update, whichever was inserted last.
     assert jobdb.get(self_id) == expected_newest
@@ -596,3 +606,34 @@ def test_jobdb_and_nodejobs_in_one_process(folder, jobdb, nodejobs):
     assert mine[f"nj-{n - 1}"]["status"] == "starting"
     assert mine[f"jd-{n - 1}"]["status"] == "running"
     assert set(jobdb.list({"status": "running"})) == set(nj.list_status({"status": "running"}))
+
+
+def test_fields_jobdb_adds_survive_nodejobs(folder, jobdb, call, nodejobs):
+    """exit_code, command, the time fields and metadata are extra fields to
+    nodejobs: it returns them, keeps them through its own updates, and
+    jobdb reads them back unchanged."""
+    code, written = call(
+        "update_status",
+        json.dumps({
+            "self_id": "rich", "status": "finished", "exit_code": 3,
+            "command": "make check", "started_at": "2024-05-01T12:00:00.5+02:00",
+            "ended_at": "2024-05-01T10:05:00Z",
+            "metadata": {"owner": "ci", "attempt": 2, "tags": ["nightly"]},
+        }),
+    )
+    assert code == JOBDB_OK, written
+
+    nj = nodejobs(folder)
+    theirs = nj.list_status()["rich"]
+    assert theirs["exit_code"] == 3 and theirs["command"] == "make check"
+    assert theirs["started_at"] == dt.datetime(2024, 5, 1, 10, 0, 0, 500000)
+    assert theirs["created_at"] == instant(written["created_at"])
+    assert theirs["metadata"] == {"owner": "ci", "attempt": 2, "tags": ["nightly"]}
+
+    nj.update_status({"self_id": "rich", "status": "archived"})
+    code, after = call("get_status", "rich")
+    assert code == JOBDB_OK, after
+    assert after["status"] == "archived"
+    for field in ("exit_code", "command", "created_at", "started_at", "ended_at", "metadata"):
+        assert after[field] == written[field], field
+    assert rows_for(folder, "rich") == 1
