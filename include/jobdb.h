@@ -14,7 +14,9 @@
  *   - on failure, *out_json is an error object:
  *       {"code": 3, "name": "JOBDB_ERR_SCHEMA",
  *        "message": "...", "field": "last_pid"}
- *     `field` is present when one record field is at fault.
+ *     `field` is present when one record field is at fault, `index`
+ *     when one record of a batch is (its position, from 0), and
+ *     `current`, the job's record, when a precondition failed.
  * Either way the caller owns *out_json and frees it with
  * jobdb_string_free(), never with free(). When out_json itself is NULL
  * the call does nothing and returns JOBDB_ERR_INVALID_ARGUMENT. Every
@@ -123,6 +125,12 @@
  * A bug in jobdb, such as a caught panic. The message says what happened.
  */
 #define JOBDB_ERR_INTERNAL 11
+
+/**
+ * The precondition of `jobdb_update_status_if` did not hold. Nothing was
+ * written; the error's `current` member is the job's record as it stands.
+ */
+#define JOBDB_ERR_CONFLICT 12
 
 /**
  * The longest JSON argument accepted, in bytes.
@@ -240,6 +248,46 @@ void jobdb_close(JobDb *db);
  * See the conventions at the top of this header.
  */
 int jobdb_update_status(JobDb *db, const char *job_json, char **out_json);
+
+/**
+ * Updates one job only if its current record matches a condition: the
+ * way to say "mark it running only if it is still starting", so that a
+ * late writer cannot undo what another process recorded.
+ *
+ * `job_json` is as for `jobdb_update_status`. `condition_json` is a
+ * filter, as for `jobdb_list_status`, that the job's current record must
+ * match, such as `{"status": "starting"}` or `{"status": {"$in":
+ * ["starting", "running"]}}`. The check and the write are one
+ * transaction.
+ *
+ * On success, returns `JOBDB_OK` and stores in `*out_json` the record.
+ * When the condition does not hold, returns `JOBDB_ERR_CONFLICT`, writes
+ * nothing, and the error object's `current` member is the record as it
+ * stands. When no job has the `self_id`, returns `JOBDB_ERR_NOT_FOUND`:
+ * a conditional update never creates a job.
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_update_status_if(JobDb *db,
+                           const char *job_json,
+                           const char *condition_json,
+                           char **out_json);
+
+/**
+ * Creates or updates many jobs in one transaction: all of them, or none.
+ *
+ * `jobs_json` is a JSON array of records, each as for
+ * `jobdb_update_status`, applied in order (a later record for the same
+ * `self_id` sees the earlier one). On success, returns `JOBDB_OK` and
+ * stores in `*out_json` `{"jobs": [record, ...]}`, the stored records in
+ * the same order. When a record is refused, nothing is written, and the
+ * error object's `index` member is its position, from 0.
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_update_many(JobDb *db, const char *jobs_json, char **out_json);
 
 /**
  * Reads one job.

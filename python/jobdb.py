@@ -1,19 +1,33 @@
 """jobdb from Python: job records in a SQLite file, through libjobdb.
 
 jobdb keeps track of jobs that other programs start: each job's id,
-status, last update, last pid, working directory and log location, in
+status, last update, last pid, working directory, log location, command,
+exit code, start and end times and metadata of the caller's own, in
 ``<folder>/jobs.db``, the same file the nodejobs package uses. This module
 loads libjobdb with ctypes (standard library only) and reads like
 nodejobs' ``JobDB``::
 
+    from datetime import datetime, timedelta, timezone
     from jobdb import JobDB
 
     with JobDB("state") as db:                   # the folder holding jobs.db
         db.update_status({"self_id": "backup", "status": "running",
-                          "last_pid": 4242})     # -> the stored record
+                          "last_pid": 4242, "command": "rsync -a /srv /mnt",
+                          "started_at": datetime.now(timezone.utc),
+                          "metadata": {"host": "db1"}})  # -> the stored record
         db.get_status("backup")                  # -> the record, a dict
         db.list_status({"status": "running"})    # -> {self_id: record, ...}
         stdout, stderr = db.job_logs("backup")
+
+        # Running jobs that have not reported for ten minutes, oldest first.
+        stale = {"status": {"$in": ["running", "starting"]},
+                 "last_update": {"$lt": datetime.now(timezone.utc)
+                                        - timedelta(minutes=10)}}
+        page = db.query(stale, order_by="last_update", limit=100)
+        page.jobs, page.next_cursor              # -> [record, ...], str or None
+        for record in db.iter_jobs(stale):       # every page, one at a time
+            ...
+        db.count(stale)                          # -> an int
 
 Finding the library
 -------------------
@@ -35,18 +49,77 @@ place tried and why each failed. ``library_path()`` tells which one loaded.
 
 Records
 -------
-A record is a plain dict with the eight fields ``self_id``, ``status``,
-``last_update``, ``last_pid``, ``dirname``, ``cwd``, ``logdir`` and
-``logfile`` (``None`` where unset), followed by any fields another program
-stored. ``update_status`` overwrites the fields it is given, keeps the ones
-left out and clears a field given as ``None``. Any other key is refused
-with ``SchemaError``, as in filters, so a typo never lists every job.
+A record is a plain dict with these fields, in this order, ``None`` where
+unset, followed by any fields another program stored:
 
-``last_update`` comes back as a timezone-aware ``datetime`` in UTC
-(``tzinfo=datetime.timezone.utc``): jobdb returns it with a ``Z``, and an
-aware value cannot be mistaken for local time. ``datetime`` values may be
-given in records and filters: an aware one is converted to UTC, a naive
-one is taken as UTC (as nodejobs stores them). jobdb keeps microseconds.
+================  ========================================================
+``self_id``       the job's id, a non-empty ``str``
+``status``        a non-empty ``str``, such as ``"running"``
+``last_update``   ``datetime``; set to now by each update that leaves it out
+``last_pid``      ``int``
+``dirname``       ``str``
+``cwd``           ``str``
+``logdir``        ``str``, the folder of the job's logs
+``logfile``       ``str``: the logs are ``<logdir>/<logfile>_out.txt`` and
+                  ``<logdir>/<logfile>_errors.txt``
+``exit_code``     ``int``
+``command``       ``str``
+``created_at``    ``datetime``, set by jobdb when it first writes the job,
+                  never changed; ``None`` for a job another program created
+``started_at``    ``datetime``
+``ended_at``      ``datetime``
+``metadata``      a ``dict`` of the caller's own (any JSON)
+================  ========================================================
+
+``update_status`` overwrites the fields it is given, keeps the ones left
+out and clears a field given as ``None``; ``metadata`` is one field, so an
+update replaces the whole dict (read, change and write it back to change
+one key). ``created_at`` is read-only: giving it, even as ``None``, raises
+``SchemaError`` (so a record read back must lose it before it is written
+again). Any key that is not a field is refused with ``SchemaError``, as in
+filters, so a typo never lists every job.
+
+The four time fields come back as timezone-aware ``datetime`` values in
+UTC (``tzinfo=datetime.timezone.utc``): jobdb returns them with a ``Z``,
+and an aware value cannot be mistaken for local time. ``datetime`` values
+may be given in records and filters: an aware one is converted to UTC, a
+naive one is taken as UTC (as nodejobs stores them). jobdb keeps
+microseconds. Inside ``metadata`` a ``datetime`` is stored as ISO 8601
+text and comes back as a ``str``: jobdb does not know what the caller's
+own values mean.
+
+Filters
+-------
+``list_status``, ``query``, ``iter_jobs`` and ``count`` take a filter: a
+dict of record fields (any but ``metadata``), each with a value or a dict
+of operators, as in nodejobs and MongoDB. A job matches when every
+condition holds:
+
+- ``{"status": "running"}``: equal; ``{"last_pid": None}``: null or unset;
+- ``{"status": {"$in": ["running", "starting"]}}``: one of the values;
+- ``{"last_pid": {"$ne": 5}}``: anything else, ``None`` included;
+- ``{"last_update": {"$gte": t1, "$lt": t2}}``: ``$gt``, ``$gte``,
+  ``$lt``, ``$lte`` compare numbers, text, and times as instants,
+  whatever their offsets.
+
+Several operators on one field, and several fields, all apply. An unknown
+field or operator, or a value of the wrong type, raises ``SchemaError``
+naming the field.
+
+Queries
+-------
+``query(filter, order_by=..., descending=..., limit=..., cursor=...)``
+returns one ``Page``: ``.jobs``, the records in order, and
+``.next_cursor``, to pass as ``cursor`` for the next page (``None`` on the
+last). ``order_by`` is ``"self_id"`` (the default), ``"last_update"``,
+``"created_at"``, ``"started_at"`` or ``"ended_at"``, ties broken by
+``self_id``. Pages follow on by key, not by offset: jobs added or deleted
+between two pages never make a job that stayed be skipped or repeated. A
+cursor only continues the query (filter, order and direction) that made
+it; any other raises ``SchemaError`` with ``field == "cursor"``, and a
+``limit`` outside 1 to 100000 one with ``field == "limit"``.
+``iter_jobs(...)`` yields every matching record, reading a page at a time;
+``count(filter)`` counts them without reading them.
 
 Strings are sent as JSON; a ``str`` holding a lone surrogate (as
 ``os.fsdecode`` makes of bytes that are not UTF-8) is not valid JSON text
@@ -133,6 +206,7 @@ from typing import Any, Optional
 
 __all__ = [
     "JobDB",
+    "Page",
     "JobLogs",
     "LogStream",
     "JobDBError",
@@ -344,7 +418,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.jobdb_close.argtypes = [ctypes.c_void_p]
     lib.jobdb_close.restype = None
     for name in ("jobdb_update_status", "jobdb_get_status",
-                 "jobdb_list_status", "jobdb_job_logs"):
+                 "jobdb_list_status", "jobdb_query", "jobdb_count",
+                 "jobdb_job_logs"):
         function = getattr(lib, name)
         function.argtypes = [ctypes.c_void_p, ctypes.c_char_p, out]
         function.restype = ctypes.c_int
@@ -482,11 +557,23 @@ def _c_string(value: Any, what: str) -> bytes:
     return data
 
 
+#: The record fields jobdb returns as timestamps.
+_TIME_FIELDS = ("last_update", "created_at", "started_at", "ended_at")
+
+
 def _record(obj: dict) -> dict:
-    stamp = obj.get("last_update")
-    if isinstance(stamp, str):
-        obj["last_update"] = _parse_timestamp(stamp)
+    """A record as jobdb returned it, its timestamps made datetimes. Fields
+    another program stored are left as they are, even when they look like
+    times."""
+    for name in _TIME_FIELDS:
+        stamp = obj.get(name)
+        if isinstance(stamp, str):
+            obj[name] = _parse_timestamp(stamp)
     return obj
+
+
+def _filter_json(filter: Optional[Mapping]) -> Optional[bytes]:
+    return None if filter is None else _mapping_json(filter, "filter")
 
 
 def _milliseconds(value: Any) -> int:
@@ -564,6 +651,33 @@ class JobLogs:
                 errors={s.stream: s.error for s in failed},
             )
         return self.stdout.text, self.stderr.text
+
+
+# ---- Queries ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """One page of ``JobDB.query``: ``jobs``, a list of records in the
+    query's order, and ``next_cursor``, the ``cursor`` that asks for the
+    next page, or ``None`` on the last page.
+
+    A page iterates over its jobs and has their number as its ``len``.
+    """
+
+    jobs: list
+    next_cursor: Optional[str]
+
+    @property
+    def last(self) -> bool:
+        """Whether this is the last page (``next_cursor`` is ``None``)."""
+        return self.next_cursor is None
+
+    def __iter__(self):
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
 
 
 # ---- The database -----------------------------------------------------
@@ -689,9 +803,68 @@ class JobDB:
         """``{self_id: record}`` for the jobs matching ``filter``, sorted by
         ``self_id``. ``None`` or ``{}`` lists every job; ``None`` in a filter
         matches a field that is unset."""
-        argument = None if filter is None else _mapping_json(filter, "filter")
-        jobs = self._call(self._lib.jobdb_list_status, argument)
+        jobs = self._call(self._lib.jobdb_list_status, _filter_json(filter))
         return {self_id: _record(record) for self_id, record in jobs.items()}
+
+    def query(self, filter: Optional[Mapping] = None, *,
+              order_by: str = "self_id", descending: bool = False,
+              limit: Optional[int] = None,
+              cursor: Optional[str] = None) -> Page:
+        """One page of the jobs matching ``filter``, in order.
+
+        ``order_by`` is ``"self_id"``, ``"last_update"``, ``"created_at"``,
+        ``"started_at"`` or ``"ended_at"``; ties are broken by ``self_id``,
+        and jobs without the field come first (last when ``descending``).
+        ``limit`` is the page size, 1 to 100000, ``None`` for every job in
+        one page. ``cursor`` is the ``next_cursor`` of the page before,
+        with the same filter, ``order_by`` and ``descending`` (``limit``
+        may differ). Returns a ``Page``. A bad value raises ``SchemaError``
+        whose ``field`` names it (``"limit"``, ``"cursor"``, ...).
+        """
+        query = {"order_by": order_by, "descending": descending}
+        if filter is not None:
+            if not isinstance(filter, Mapping):
+                raise TypeError(
+                    f"filter must be a dict, not {type(filter).__name__}")
+            query["filter"] = dict(filter)
+        if limit is not None:
+            query["limit"] = limit
+        if cursor is not None:
+            query["cursor"] = cursor
+        page = self._call(self._lib.jobdb_query, _to_json(query))
+        return Page(jobs=[_record(record) for record in page["jobs"]],
+                    next_cursor=page["next_cursor"])
+
+    def iter_jobs(self, filter: Optional[Mapping] = None, *,
+                  order_by: str = "self_id", descending: bool = False,
+                  page_size: int = 1000, cursor: Optional[str] = None):
+        """Every job matching ``filter``, in order, read ``page_size`` at a
+        time: a generator of records.
+
+        The arguments are those of ``query``. The first page is read at
+        once, so a bad argument raises here rather than at the first
+        ``next()``; each later page is read when the one before runs out.
+        Jobs added or deleted meanwhile never make a job that stayed be
+        skipped or repeated.
+        """
+        first = self.query(filter, order_by=order_by, descending=descending,
+                           limit=page_size, cursor=cursor)
+
+        def pages(page):
+            while True:
+                yield from page.jobs
+                if page.next_cursor is None:
+                    return
+                page = self.query(filter, order_by=order_by,
+                                  descending=descending, limit=page_size,
+                                  cursor=page.next_cursor)
+
+        return pages(first)
+
+    def count(self, filter: Optional[Mapping] = None) -> int:
+        """How many jobs match ``filter`` (as for ``list_status``), without
+        reading them."""
+        return self._call(self._lib.jobdb_count, _filter_json(filter))["count"]
 
     def job_logs_detail(self, self_id: str) -> JobLogs:
         """Both log files of a job, each with its text or its error.

@@ -32,6 +32,8 @@ pub enum Code {
     TooLarge = 10,
     /// A bug in jobdb, such as a caught panic.
     Internal = 11,
+    /// An update's precondition did not hold; nothing was written.
+    Conflict = 12,
 }
 
 impl Code {
@@ -54,11 +56,12 @@ impl Code {
             Code::NoLogs => "JOBDB_ERR_NO_LOGS",
             Code::TooLarge => "JOBDB_ERR_TOO_LARGE",
             Code::Internal => "JOBDB_ERR_INTERNAL",
+            Code::Conflict => "JOBDB_ERR_CONFLICT",
         }
     }
 
     /// Every code, in numeric order.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::InvalidArgument,
         Code::MalformedJson,
         Code::Schema,
@@ -70,6 +73,7 @@ impl Code {
         Code::NoLogs,
         Code::TooLarge,
         Code::Internal,
+        Code::Conflict,
     ];
 
     /// The code with this numeric value, if there is one.
@@ -93,6 +97,12 @@ pub struct Error {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// In a batch, the position of the record at fault, from 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// With `Conflict`, the job's record as it stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<serde_json::Value>,
 }
 
 impl Error {
@@ -102,6 +112,8 @@ impl Error {
             name: code.name(),
             message: message.into(),
             field: None,
+            index: None,
+            current: None,
         }
     }
 
@@ -117,6 +129,15 @@ impl Error {
     pub fn to_json(&self) -> String {
         // Serializing a struct of strings and integers cannot fail.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl Error {
+    /// Marks the error as belonging to the record at `index` of a batch.
+    pub fn at_index(mut self, index: usize) -> Error {
+        self.message = format!("record {index} of the batch: {}", self.message);
+        self.index = Some(index);
+        self
     }
 }
 
@@ -190,7 +211,7 @@ mod tests {
             assert_eq!(Code::from_i32(code.as_i32()), Some(*code));
         }
         assert_eq!(Code::from_i32(0), None);
-        assert_eq!(Code::from_i32(12), None);
+        assert_eq!(Code::from_i32(13), None);
     }
 
     #[test]

@@ -227,6 +227,7 @@ pub(crate) fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Value)>
 /// What kind of JSON value a valid JSON text holds, from its first byte.
 fn json_kind(json: &str) -> &'static str {
     match json.trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
         Some(b'[') => "an array",
         Some(b'"') => "a string",
         Some(b'n') => "null",
@@ -276,6 +277,42 @@ impl JobPatch {
             Error::field(Code::Schema, "self_id", "the job record has no self_id")
         })?;
         Ok(JobPatch { self_id, changes })
+    }
+
+    /// Parses a JSON array of job records, as for a batch. An error in one
+    /// record carries its position in `index`.
+    pub fn parse_batch(json: &str) -> Result<Vec<JobPatch>> {
+        if json.len() > MAX_INPUT_BYTES {
+            return Err(Error::new(
+                Code::TooLarge,
+                format!(
+                    "the batch is {} bytes; the limit is {MAX_INPUT_BYTES}",
+                    json.len()
+                ),
+            ));
+        }
+        let records: Vec<&serde_json::value::RawValue> =
+            serde_json::from_str(json).map_err(|err| {
+                if err.is_data() {
+                    Error::new(
+                        Code::Schema,
+                        format!(
+                            "the batch must be a JSON array of job records, not {}",
+                            json_kind(json)
+                        ),
+                    )
+                } else {
+                    Error::new(
+                        Code::MalformedJson,
+                        format!("the batch is not valid JSON: {err}"),
+                    )
+                }
+            })?;
+        records
+            .iter()
+            .enumerate()
+            .map(|(index, record)| JobPatch::parse(record.get()).map_err(|err| err.at_index(index)))
+            .collect()
     }
 
     /// Whether this patch sets a status; a new job needs one.

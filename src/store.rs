@@ -230,61 +230,40 @@ impl Store {
     }
 
     /// Writes a patch over the job's stored record, or creates the job,
-    /// and returns the record as stored. Where another writer left several
-    /// rows for this `self_id`, the patch goes over the newest, the one
-    /// every read returns, and the older rows are deleted: they are stale
-    /// copies that no read shows, and keeping them would let a later
-    /// writer's choice of row differ from jobdb's.
+    /// and returns the record as stored. See [`write_patch`].
     pub fn update_status(&self, patch: &JobPatch) -> Result<Job> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-
-        let rows = select_rows(&tx, &patch.self_id)?;
-        let job = match rows.split_last() {
-            None => {
-                if !patch.sets_status() {
-                    return Err(Error::field(
-                        Code::Schema,
-                        "status",
-                        format!(
-                            "job {} does not exist yet, and a new job needs a status",
-                            quoted(&patch.self_id)
-                        ),
-                    ));
-                }
-                let key = uuid::Uuid::new_v4().to_string();
-                let mut object = Map::new();
-                object.insert(ROW_ID_KEY.into(), Value::String(key.clone()));
-                patch.apply_to_new(&mut object);
-                let job = Job::from_row(&key, &object)?;
-
-                tx.execute(
-                    "INSERT INTO process_status (_id, value) VALUES (?1, ?2)",
-                    (&key, Value::Object(object).to_string()),
-                )?;
-                job
-            }
-            Some((newest, older)) => {
-                let mut object = newest.object.clone();
-                // nodejobs finds a row to replace by the `_id` inside its
-                // JSON, so that key must match the row's primary key.
-                object.insert(ROW_ID_KEY.into(), Value::String(newest.key.clone()));
-                patch.apply_to(&mut object);
-                let job = Job::from_row(&newest.key, &object)?;
-
-                tx.execute(
-                    "UPDATE process_status SET value = ?1 WHERE rowid = ?2",
-                    (Value::Object(object).to_string(), newest.rowid),
-                )?;
-                for row in older {
-                    tx.execute("DELETE FROM process_status WHERE rowid = ?1", [row.rowid])?;
-                }
-                job
-            }
-        };
-
+        let job = write_patch(&tx, patch, None)?;
         tx.commit()?;
         Ok(job)
+    }
+
+    /// Like [`Store::update_status`], but only when the job exists and its
+    /// current record matches `condition`; otherwise nothing is written
+    /// and the error is `NotFound` or `Conflict`, the latter carrying the
+    /// current record.
+    pub fn update_status_if(&self, patch: &JobPatch, condition: &JobFilter) -> Result<Job> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let job = write_patch(&tx, patch, Some(condition))?;
+        tx.commit()?;
+        Ok(job)
+    }
+
+    /// Applies patches in order, in one transaction: all are written, or,
+    /// at the first that fails, none. The error's `index` is that patch's
+    /// position.
+    pub fn update_many(&self, patches: &[JobPatch]) -> Result<Vec<Job>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut jobs = Vec::with_capacity(patches.len());
+        for (index, patch) in patches.iter().enumerate() {
+            let job = write_patch(&tx, patch, None).map_err(|err| err.at_index(index))?;
+            jobs.push(job);
+        }
+        tx.commit()?;
+        Ok(jobs)
     }
 
     /// The job with this `self_id`; where several rows share it, the one
@@ -412,6 +391,92 @@ fn sort_key(value: rusqlite::types::ValueRef<'_>) -> Option<String> {
         rusqlite::types::ValueRef::Text(text) => Some(String::from_utf8_lossy(text).into_owned()),
         _ => None,
     }
+}
+
+/// Writes one patch inside an open transaction and returns the record as
+/// stored. Where another writer left several rows for this `self_id`, the
+/// patch goes over the newest, the one every read returns, and the older
+/// rows are deleted: they are stale copies that no read shows, and keeping
+/// them would let a later writer's choice of row differ from jobdb's.
+fn write_patch(tx: &Connection, patch: &JobPatch, condition: Option<&JobFilter>) -> Result<Job> {
+    let rows = select_rows(tx, &patch.self_id)?;
+    let job = match rows.split_last() {
+        None if condition.is_some() => return Err(not_found(&patch.self_id)),
+        None => {
+            if !patch.sets_status() {
+                return Err(Error::field(
+                    Code::Schema,
+                    "status",
+                    format!(
+                        "job {} does not exist yet, and a new job needs a status",
+                        quoted(&patch.self_id)
+                    ),
+                ));
+            }
+            let key = uuid::Uuid::new_v4().to_string();
+            let mut object = Map::new();
+            object.insert(ROW_ID_KEY.into(), Value::String(key.clone()));
+            patch.apply_to_new(&mut object);
+            let job = Job::from_row(&key, &object)?;
+
+            tx.execute(
+                "INSERT INTO process_status (_id, value) VALUES (?1, ?2)",
+                (&key, Value::Object(object).to_string()),
+            )?;
+            job
+        }
+        Some((newest, older)) => {
+            if let Some(condition) = condition {
+                check_condition(tx, newest, condition)?;
+            }
+            let mut object = newest.object.clone();
+            // nodejobs finds a row to replace by the `_id` inside its
+            // JSON, so that key must match the row's primary key.
+            object.insert(ROW_ID_KEY.into(), Value::String(newest.key.clone()));
+            patch.apply_to(&mut object);
+            let job = Job::from_row(&newest.key, &object)?;
+
+            tx.execute(
+                "UPDATE process_status SET value = ?1 WHERE rowid = ?2",
+                (Value::Object(object).to_string(), newest.rowid),
+            )?;
+            for row in older {
+                tx.execute("DELETE FROM process_status WHERE rowid = ?1", [row.rowid])?;
+            }
+            job
+        }
+    };
+
+    Ok(job)
+}
+
+/// Fails with `Conflict`, carrying the current record, unless the row
+/// matches the condition. The condition runs as the same SQL as a filter,
+/// so it means exactly what the filter would.
+fn check_condition(tx: &Connection, row: &Row, condition: &JobFilter) -> Result<()> {
+    let mut args = Vec::new();
+    let conditions = condition.to_sql(&mut args);
+    args.push(SqlValue::Integer(row.rowid));
+    let sql = format!(
+        "SELECT count(*) FROM process_status AS p WHERE p.rowid = ?{} AND {conditions}",
+        args.len()
+    );
+    let holds: i64 = tx
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |r| r.get(0))?;
+    if holds == 1 {
+        return Ok(());
+    }
+    let current = Job::from_row(&row.key, &row.object)?;
+    let mut err = Error::new(
+        Code::Conflict,
+        format!(
+            "the precondition does not hold for job {}; nothing was written",
+            quoted(&current.self_id)
+        ),
+    );
+    err.current = serde_json::to_value(&current).ok();
+    Err(err)
 }
 
 fn configure(conn: &Connection, options: &Options) -> Result<()> {

@@ -33,7 +33,11 @@ from jobdb import JobDB  # noqa: E402
 UTC = datetime.timezone.utc
 REPO_DIR = os.path.dirname(PYTHON_DIR)
 FIELDS = ["self_id", "status", "last_update", "last_pid", "dirname", "cwd",
-          "logdir", "logfile"]
+          "logdir", "logfile", "exit_code", "command", "created_at",
+          "started_at", "ended_at", "metadata"]
+TIME_FIELDS = ["last_update", "created_at", "started_at", "ended_at"]
+PLUS_TWO = datetime.timezone(datetime.timedelta(hours=2))
+MINUS_FIVE = datetime.timezone(datetime.timedelta(hours=-5))
 
 
 @pytest.fixture
@@ -77,9 +81,13 @@ def test_update_returns_the_stored_record(db):
     assert record["last_pid"] == 4242
     assert record["cwd"] == "/srv"
     assert record["dirname"] is None and record["logdir"] is None
+    for field in ("exit_code", "command", "started_at", "ended_at", "metadata"):
+        assert record[field] is None, field
     stamp = record["last_update"]
     assert isinstance(stamp, datetime.datetime) and stamp.tzinfo is UTC
     assert abs(datetime.datetime.now(UTC) - stamp) < datetime.timedelta(minutes=1)
+    # The first write sets created_at to the same instant as last_update.
+    assert record["created_at"] == stamp and record["created_at"].tzinfo is UTC
     assert db.get_status("job123") == record
 
 
@@ -166,6 +174,503 @@ def test_values_json_cannot_hold_are_refused_before_the_call(db):
         db.get_status("x")
 
 
+# ---- The fields added after logfile -----------------------------------
+
+
+def test_new_fields_round_trip(db):
+    started = datetime.datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=PLUS_TWO)
+    ended = datetime.datetime(2024, 5, 1, 12, 5)  # naive: taken as UTC
+    metadata = {"host": "db1", "retries": 2, "tags": ["nightly", "ünï"],
+                "nested": {"ok": True, "none": None, "ratio": 0.5}}
+    record = db.update_status({
+        "self_id": "rich", "status": "failed", "exit_code": -9,
+        "command": "rsync -a /srv /mnt # \"quoted\" ☃",
+        "started_at": started, "ended_at": ended, "metadata": metadata})
+    assert list(record) == FIELDS
+    assert record["exit_code"] == -9
+    assert record["command"] == "rsync -a /srv /mnt # \"quoted\" ☃"
+    assert record["started_at"] == datetime.datetime(2024, 5, 1, 12, 0, 0, 123456,
+                                                     tzinfo=UTC)
+    assert record["ended_at"] == ended.replace(tzinfo=UTC)
+    for field in TIME_FIELDS:
+        assert isinstance(record[field], datetime.datetime), field
+        assert record[field].tzinfo is UTC, field
+    assert record["metadata"] == metadata
+    assert db.get_status("rich") == record
+    assert db.list_status()["rich"] == record
+    assert db.query().jobs == [record]
+
+    # Timestamps also go in as strings with an offset, and ints as ints.
+    record = db.update_status({"self_id": "rich", "exit_code": 2**63 - 1,
+                               "ended_at": "2024-05-01T08:00:00-05:00"})
+    assert record["exit_code"] == 2**63 - 1
+    assert record["ended_at"] == datetime.datetime(2024, 5, 1, 13, tzinfo=UTC)
+
+    # None clears each of them; fields left out stay.
+    record = db.update_status({"self_id": "rich", "exit_code": None,
+                               "command": None, "started_at": None,
+                               "ended_at": None})
+    for field in ("exit_code", "command", "started_at", "ended_at"):
+        assert record[field] is None, field
+    assert record["metadata"] == metadata
+
+
+def test_created_at_is_set_once_and_read_only(db):
+    first = db.update_status({"self_id": "c", "status": "starting"})
+    created = first["created_at"]
+    assert created == first["last_update"]
+    time.sleep(0.01)
+    later = db.update_status({"self_id": "c", "status": "running",
+                              "started_at": datetime.datetime.now(UTC)})
+    assert later["last_update"] > created
+    assert later["created_at"] == created
+    # Even an update that moves last_update back leaves it alone.
+    old = datetime.datetime(2001, 1, 1, tzinfo=UTC)
+    again = db.update_status({"self_id": "c", "last_update": old})
+    assert again["last_update"] == old and again["created_at"] == created
+    assert db.get_status("c")["created_at"] == created
+
+    for value in (datetime.datetime(2020, 1, 1), "2020-01-01T00:00:00Z", None):
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.update_status({"self_id": "c", "created_at": value})
+        assert info.value.field == "created_at"
+        with pytest.raises(jobdb.SchemaError) as info:  # not on a new job either
+            db.update_status({"self_id": "new", "status": "s", "created_at": value})
+        assert info.value.field == "created_at"
+    assert db.get_status("c")["created_at"] == created
+    assert list(db.list_status()) == ["c"]
+
+    # So a record read back cannot be written back as it is.
+    record = db.get_status("c")
+    with pytest.raises(jobdb.SchemaError):
+        db.update_status(record)
+    record.pop("created_at")
+    record["status"] = "done"
+    assert db.update_status(record)["created_at"] == created
+
+
+def test_jobs_created_by_another_program_have_no_created_at(db, db_folder):
+    with sqlite3.connect(db_folder / "jobs.db") as conn:  # as nodejobs writes
+        conn.execute("INSERT INTO process_status (_id, value) VALUES (?, ?)", (
+            "row-1", json.dumps({"_id": "row-1", "self_id": "legacy",
+                                 "status": "done", "last_pid": 7,
+                                 "last_update": "2024-05-01T12:00:00"})))
+    conn.close()
+    record = db.get_status("legacy")
+    assert record["created_at"] is None
+    assert record["last_update"] == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    # An update does not invent one: jobdb did not create the job.
+    assert db.update_status({"self_id": "legacy", "exit_code": 0})["created_at"] is None
+    assert list(db.list_status({"created_at": None})) == ["legacy"]
+
+
+def test_metadata_is_replaced_whole_and_cleared_by_none(db):
+    db.update_status({"self_id": "m", "status": "s",
+                      "metadata": {"a": 1, "b": {"c": [1, 2]}}})
+    record = db.update_status({"self_id": "m", "status": "t"})
+    assert record["metadata"] == {"a": 1, "b": {"c": [1, 2]}}  # left out: kept
+
+    record = db.update_status({"self_id": "m", "metadata": {"x": "y"}})
+    assert record["metadata"] == {"x": "y"}  # no merge: "a" and "b" are gone
+    assert db.get_status("m")["metadata"] == {"x": "y"}
+
+    record = db.update_status({"self_id": "m", "metadata": {}})
+    assert record["metadata"] == {}
+    record = db.update_status({"self_id": "m", "metadata": None})
+    assert record["metadata"] is None
+    assert db.get_status("m")["metadata"] is None
+
+    # Datetimes inside metadata are the caller's values: stored as text.
+    when = datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    record = db.update_status({"self_id": "m", "metadata": {"when": when}})
+    assert record["metadata"] == {"when": "2024-05-01T12:00:00+00:00"}
+
+
+@pytest.mark.parametrize("job, field", [
+    ({"metadata": ["not", "a", "dict"]}, "metadata"),
+    ({"metadata": "text"}, "metadata"),
+    ({"exit_code": "0"}, "exit_code"),
+    ({"exit_code": 1.5}, "exit_code"),
+    ({"exit_code": 2**64}, "exit_code"),
+    ({"command": 5}, "command"),
+    ({"started_at": "yesterday"}, "started_at"),
+    ({"ended_at": 1714564800}, "ended_at"),
+])
+def test_new_fields_refuse_wrong_types(db, job, field):
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.update_status({"self_id": "x", "status": "s", **job})
+    assert info.value.field == field
+    assert db.list_status() == {}
+
+
+# ---- Filter operators -------------------------------------------------
+
+
+@pytest.fixture
+def pids(db):
+    """Five jobs, p1..p5, with last_pid 1..5 (p5 none), statuses and
+    commands, and exit codes on the finished ones."""
+    jobs = [
+        ("p1", "running", 1, None),
+        ("p2", "starting", 2, None),
+        ("p3", "failed", 3, 1),
+        ("p4", "finished", 4, 0),
+        ("p5", "running", None, None),
+    ]
+    for self_id, status, pid, exit_code in jobs:
+        db.update_status({"self_id": self_id, "status": status,
+                          "last_pid": pid, "exit_code": exit_code,
+                          "command": f"run {self_id}"})
+    return db
+
+
+def ids(jobs):
+    """The self_ids of a list_status result, a page, or records."""
+    if isinstance(jobs, dict):
+        return list(jobs)
+    return [record["self_id"] for record in jobs]
+
+
+@pytest.mark.parametrize("filter, expected", [
+    ({"status": {"$in": ["running", "starting"]}}, ["p1", "p2", "p5"]),
+    ({"status": {"$in": ("failed",)}}, ["p3"]),  # a tuple is a list
+    ({"status": {"$in": []}}, []),
+    ({"last_pid": {"$in": [1, 4, None]}}, ["p1", "p4", "p5"]),
+    ({"last_pid": {"$ne": 3}}, ["p1", "p2", "p4", "p5"]),  # null differs
+    ({"last_pid": {"$ne": None}}, ["p1", "p2", "p3", "p4"]),
+    ({"status": {"$ne": "running"}}, ["p2", "p3", "p4"]),
+    ({"last_pid": {"$gt": 2}}, ["p3", "p4"]),  # null compares with nothing
+    ({"last_pid": {"$gte": 2}}, ["p2", "p3", "p4"]),
+    ({"last_pid": {"$lt": 2}}, ["p1"]),
+    ({"last_pid": {"$lte": 2}}, ["p1", "p2"]),
+    ({"last_pid": {"$gt": 1, "$lt": 4}}, ["p2", "p3"]),
+    ({"last_pid": {"$gte": 5}}, []),
+    ({"status": {"$lt": "g"}}, ["p3", "p4"]),  # text compares as text
+    ({"exit_code": {"$ne": 0}, "status": {"$in": ["failed", "finished"]}}, ["p3"]),
+    ({"exit_code": None}, ["p1", "p2", "p5"]),
+    ({"command": {"$in": ["run p2", "run p4"]}}, ["p2", "p4"]),
+    ({"status": "running", "last_pid": {"$ne": None}}, ["p1"]),
+])
+def test_each_operator(pids, filter, expected):
+    assert ids(pids.list_status(filter)) == expected
+    assert ids(pids.query(filter)) == expected
+    assert ids(pids.iter_jobs(filter, page_size=1)) == expected
+    assert pids.count(filter) == len(expected)
+
+
+@pytest.mark.parametrize("filter, field", [
+    ({"status": {"$regex": "run"}}, "status"),
+    ({"status": {"$in": "running"}}, "status"),
+    ({"status": {}}, "status"),
+    ({"last_pid": {"$gt": None}}, "last_pid"),
+    ({"last_pid": {"$gt": "2"}}, "last_pid"),
+    ({"last_update": {"$lt": "yesterday"}}, "last_update"),
+    ({"metadata": {"host": "db1"}}, "metadata"),
+    ({"metadata": None}, "metadata"),
+    ({"stauts": {"$in": ["running"]}}, "stauts"),
+])
+def test_bad_operators_are_schema_errors(pids, filter, field):
+    for call in (pids.list_status, pids.query, pids.iter_jobs, pids.count):
+        with pytest.raises(jobdb.SchemaError) as info:
+            call(filter)
+        assert info.value.field == field
+
+
+def test_time_window_with_offsets(db):
+    # Jobs an hour apart, from 2024-05-01 10:00 UTC to 15:00 UTC.
+    base = datetime.datetime(2024, 5, 1, 10, tzinfo=UTC)
+    for hour in range(6):
+        at = base + datetime.timedelta(hours=hour)
+        db.update_status({"self_id": f"h{10 + hour}", "status": "done",
+                          "last_update": at, "started_at": at,
+                          "ended_at": at + datetime.timedelta(minutes=30)})
+
+    # [11:00 UTC, 14:00 UTC) said in three ways: +02:00, naive UTC, -05:00.
+    window = {"$gte": datetime.datetime(2024, 5, 1, 13, tzinfo=PLUS_TWO),
+              "$lt": datetime.datetime(2024, 5, 1, 14)}
+    assert ids(db.list_status({"last_update": window})) == ["h11", "h12", "h13"]
+    window = {"$gt": datetime.datetime(2024, 5, 1, 6, tzinfo=MINUS_FIVE),
+              "$lte": "2024-05-01T16:00:00+02:00"}
+    assert ids(db.list_status({"started_at": window})) == ["h12", "h13", "h14"]
+    # Microseconds count: 12:30 is the end of h12, one microsecond less is not.
+    just_before = datetime.datetime(2024, 5, 1, 12, 29, 59, 999999, tzinfo=UTC)
+    assert ids(db.list_status({"ended_at": {"$lte": just_before}})) == ["h10", "h11"]
+    assert ids(db.list_status({"ended_at": {"$gt": just_before}})) == [
+        "h12", "h13", "h14", "h15"]
+    assert db.count({"ended_at": {"$gte": just_before,
+                                  "$lt": datetime.datetime(2024, 5, 1, 12, 30, 1)}}) == 1
+    # created_at is a time like any other, set to now by jobdb.
+    now = datetime.datetime.now(UTC)
+    assert db.count({"created_at": {"$gt": now - datetime.timedelta(minutes=5)}}) == 6
+    assert db.count({"created_at": {"$lt": base}}) == 0
+    # The same window as a query, newest first.
+    page = db.query({"last_update": {"$gte": base + datetime.timedelta(hours=1),
+                                     "$lt": base + datetime.timedelta(hours=4)}},
+                    order_by="last_update", descending=True)
+    assert ids(page) == ["h13", "h12", "h11"] and page.next_cursor is None
+
+
+def test_running_jobs_not_updated_for_ten_minutes(db):
+    now = datetime.datetime.now(UTC)
+    ago = lambda minutes: now - datetime.timedelta(minutes=minutes)  # noqa: E731
+    for self_id, status, minutes in [
+        ("fresh", "running", 1),
+        ("stale", "running", 15),
+        ("staler", "starting", 60),
+        ("just-fresh", "running", 9.99),
+        ("done-long-ago", "finished", 120),
+        ("failed-long-ago", "failed", 30),
+    ]:
+        db.update_status({"self_id": self_id, "status": status,
+                          "last_update": ago(minutes)})
+
+    stale = {"status": {"$in": ["running", "starting"]},
+             "last_update": {"$lt": ago(10)}}
+    page = db.query(stale, order_by="last_update")  # the oldest first
+    assert ids(page) == ["staler", "stale"]
+    assert page.next_cursor is None
+    assert db.count(stale) == 2
+    assert ids(db.iter_jobs(stale, order_by="last_update", descending=True,
+                            page_size=1)) == ["stale", "staler"]
+
+
+# ---- Queries and pages ------------------------------------------------
+
+
+def make_jobs(db, count, prefix="j"):
+    """Jobs j00, j01, ... with last_update one second apart, the newest
+    last, and started_at on the even ones only."""
+    base = datetime.datetime(2024, 5, 1, tzinfo=UTC)
+    names = []
+    for n in range(count):
+        at = base + datetime.timedelta(seconds=n)
+        name = f"{prefix}{n:02}"
+        db.update_status({"self_id": name, "status": "failed" if n % 3 else "ok",
+                          "last_update": at,
+                          "started_at": at if n % 2 == 0 else None})
+        names.append(name)
+    return names
+
+
+def test_query_defaults_to_every_job_by_self_id(db):
+    page = db.query()
+    assert isinstance(page, jobdb.Page)
+    assert page.jobs == [] and page.next_cursor is None and page.last
+    names = make_jobs(db, 5)
+    page = db.query()
+    assert ids(page) == names and page.next_cursor is None
+    assert len(page) == 5 and list(page) == page.jobs
+    assert all(isinstance(job["last_update"], datetime.datetime) for job in page)
+    assert ids(db.query(descending=True)) == names[::-1]
+    assert ids(db.query({"status": "missing"}, limit=3)) == []
+    assert db.query({"status": "missing"}, limit=3).next_cursor is None
+    with pytest.raises(TypeError):
+        db.query("status=ok")
+    with pytest.raises(TypeError):
+        db.query({}, "self_id")  # the options are keyword-only
+
+
+def test_pages_until_the_last_which_has_no_cursor(db):
+    names = make_jobs(db, 25)
+    seen, cursor, sizes = [], None, []
+    while True:
+        page = db.query(limit=10, cursor=cursor)
+        sizes.append(len(page))
+        seen += ids(page)
+        if page.next_cursor is None:
+            break
+        assert isinstance(page.next_cursor, str) and not page.last
+        cursor = page.next_cursor
+    assert sizes == [10, 10, 5]
+    assert seen == names
+
+    # A last page that is exactly full has no cursor either.
+    first = db.query({"status": "failed"}, limit=8)
+    assert len(first) == 8 and first.next_cursor is not None
+    second = db.query({"status": "failed"}, limit=8, cursor=first.next_cursor)
+    assert len(second) == 8 and second.next_cursor is None
+    assert ids(first) + ids(second) == ids(db.list_status({"status": "failed"}))
+    # The page size may change from one page to the next.
+    rest = db.query({"status": "failed"}, limit=100000, cursor=first.next_cursor)
+    assert rest == second
+
+
+@pytest.mark.parametrize("order_by", ["self_id", "last_update", "created_at",
+                                      "started_at", "ended_at"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_order_pages_like_one_page(db, order_by, descending):
+    names = make_jobs(db, 13)
+    whole = db.query(order_by=order_by, descending=descending)
+    assert whole.next_cursor is None and len(whole) == 13
+    for size in (1, 2, 5, 13):
+        assert list(db.iter_jobs(order_by=order_by, descending=descending,
+                                 page_size=size)) == whole.jobs
+    by_self_id = sorted(names, reverse=descending)
+    if order_by in ("self_id", "last_update", "created_at"):
+        assert ids(whole) == by_self_id  # all in the order they were made
+    elif order_by == "started_at":
+        # Jobs without one come first ascending, last descending, each
+        # group broken by self_id.
+        with_time = [name for n, name in enumerate(names) if n % 2 == 0]
+        without = [name for n, name in enumerate(names) if n % 2]
+        expected = without + with_time
+        assert ids(whole) == (expected[::-1] if descending else expected)
+    else:  # ended_at: none has one, so by self_id alone
+        assert ids(whole) == by_self_id
+
+
+def test_iter_jobs_walks_every_page_lazily(db, monkeypatch):
+    names = make_jobs(db, 10)
+    calls = []
+    original = db.query
+
+    def counting_query(*args, **kwargs):
+        calls.append(kwargs.get("cursor"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(db, "query", counting_query)
+    jobs = db.iter_jobs(page_size=4)
+    assert len(calls) == 1  # the first page at once, so errors come here
+    assert next(jobs)["self_id"] == "j00"
+    assert len(calls) == 1
+    assert ids(jobs) == names[1:]
+    assert len(calls) == 3 and calls[0] is None and all(calls[1:])
+
+    assert ids(db.iter_jobs({"status": "ok"}, descending=True, page_size=2)) == [
+        "j09", "j06", "j03", "j00"]
+    assert list(db.iter_jobs({"status": "missing"})) == []
+    assert ids(db.iter_jobs()) == names  # default page size
+    # It can start from a cursor, as query does.
+    cursor = original(limit=7).next_cursor
+    assert ids(db.iter_jobs(cursor=cursor, page_size=2)) == names[7:]
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.iter_jobs(page_size=0)
+    assert info.value.field == "limit"
+
+
+def delete_jobs(db_folder, *self_ids):
+    """Deletes jobs behind jobdb's back, as another program could."""
+    conn = sqlite3.connect(db_folder / "jobs.db")
+    try:
+        with conn:
+            for self_id in self_ids:
+                deleted = conn.execute(
+                    "DELETE FROM process_status "
+                    "WHERE json_extract(value, '$.self_id') = ?", (self_id,))
+                assert deleted.rowcount == 1, self_id
+    finally:
+        conn.close()
+
+
+def test_cursor_survives_inserts_and_deletes(db, db_folder):
+    make_jobs(db, 10)  # j00 .. j09
+    first = db.query(limit=4)
+    assert ids(first) == ["j00", "j01", "j02", "j03"]
+
+    # Delete a job already seen, the last one seen (where the cursor
+    # points), and one not yet seen; add one before the cursor and two
+    # after it.
+    delete_jobs(db_folder, "j01", "j03", "j05")
+    for self_id in ("j015", "j035", "j10"):
+        db.update_status({"self_id": self_id, "status": "new"})
+
+    second = db.query(limit=4, cursor=first.next_cursor)
+    assert ids(second) == ["j035", "j04", "j06", "j07"]
+    delete_jobs(db_folder, "j08")
+    third = db.query(limit=4, cursor=second.next_cursor)
+    assert ids(third) == ["j09", "j10"] and third.next_cursor is None
+
+
+def test_cursor_by_time_survives_inserts_and_deletes(db, db_folder):
+    make_jobs(db, 10)  # last_update j00 < j01 < ... < j09
+    first = db.query(order_by="last_update", descending=True, limit=3)
+    assert ids(first) == ["j09", "j08", "j07"]
+    delete_jobs(db_folder, "j07", "j06")
+    base = datetime.datetime(2024, 5, 1, tzinfo=UTC)
+    # Same time as j07, where the cursor points: ordered by self_id after it.
+    db.update_status({"self_id": "j07a", "status": "new",
+                      "last_update": base + datetime.timedelta(seconds=7)})
+    db.update_status({"self_id": "j06b", "status": "new",  # before j07: skipped
+                      "last_update": base + datetime.timedelta(seconds=7)})
+    db.update_status({"self_id": "late", "status": "new"})  # newest: skipped
+    rest = list(db.iter_jobs(order_by="last_update", descending=True,
+                             page_size=2, cursor=first.next_cursor))
+    assert ids(rest) == ["j06b", "j05", "j04", "j03", "j02", "j01", "j00"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 100001, 2**70, 1.5, "10", True])
+def test_bad_limit_is_schema_error(db, limit):
+    make_jobs(db, 3)
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.query(limit=limit)
+    assert info.value.field == "limit"
+    assert (info.value.code, info.value.name) == (3, "JOBDB_ERR_SCHEMA")
+
+
+def test_limits_at_the_bounds(db):
+    make_jobs(db, 3)
+    assert ids(db.query(limit=1)) == ["j00"]
+    assert len(db.query(limit=100000)) == 3
+
+
+def test_foreign_or_bad_cursor_is_schema_error(db, tmp_path):
+    make_jobs(db, 6)
+    cursor = db.query({"status": "failed"}, limit=2).next_cursor
+    assert cursor is not None
+    # The same query goes on with it.
+    assert ids(db.query({"status": "failed"}, limit=2, cursor=cursor)) == ["j04", "j05"]
+    for other in [
+        dict(filter={"status": "ok"}),
+        dict(filter=None),
+        dict(filter={"status": "failed"}, descending=True),
+        dict(filter={"status": "failed"}, order_by="last_update"),
+        dict(filter={"status": {"$in": ["failed"]}}),
+    ]:
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.query(other.pop("filter"), cursor=cursor, **other)
+        assert info.value.field == "cursor", other
+        assert "another filter or order" in info.value.message
+    for junk in ["", "not a cursor", cursor[:-4], cursor + "x", "e30"]:
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.query({"status": "failed"}, cursor=junk)
+        assert info.value.field == "cursor", junk
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.query(cursor=5)
+    assert info.value.field == "cursor"
+
+
+@pytest.mark.parametrize("options, field", [
+    (dict(order_by="status"), "order_by"),
+    (dict(order_by="metadata"), "order_by"),
+    (dict(order_by=None), "order_by"),
+    (dict(descending="yes"), "descending"),
+    (dict(descending=1), "descending"),
+])
+def test_bad_order_is_schema_error(db, options, field):
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.query(**options)
+    assert info.value.field == field
+
+
+def test_count(db):
+    assert db.count() == 0
+    assert db.count({}) == 0
+    make_jobs(db, 10)
+    assert db.count() == 10 and db.count(None) == 10
+    assert db.count({"status": "ok"}) == 4
+    assert db.count({"status": "failed"}) == len(db.list_status({"status": "failed"}))
+    assert db.count({"started_at": None}) == 5
+    assert db.count({"started_at": {"$ne": None}, "status": "ok"}) == 2
+    assert db.count({"status": "missing"}) == 0
+    assert isinstance(db.count(), int)
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.count({"stauts": "ok"})
+    assert info.value.field == "stauts"
+    with pytest.raises(TypeError):
+        db.count("status=ok")
+
+
+
 # ---- Opening, closing, options ----------------------------------------
 
 
@@ -197,6 +702,9 @@ def test_close_is_idempotent_and_use_after_close_raises(db_folder):
     for call in (lambda: db.get_status("x"),
                  lambda: db.update_status({"self_id": "x"}),
                  lambda: db.list_status(),
+                 lambda: db.query(),
+                 lambda: db.iter_jobs(),
+                 lambda: db.count(),
                  lambda: db.job_logs("x")):
         with pytest.raises(jobdb.InvalidArgumentError, match="closed") as info:
             call()
@@ -497,6 +1005,12 @@ def test_every_returned_string_is_freed_once(db, logdir, monkeypatch):
         lambda: db.job_logs("x"),
         lambda: db.update_status({"self_id": "x", "last_pid": 2**70}),
         lambda: db.get_status(""),
+        lambda: db.query({"status": "s"}, limit=1),
+        lambda: db.query(),
+        lambda: db.query(cursor="nonsense"),
+        lambda: db.query(limit=0),
+        lambda: db.count({"status": {"$in": ["s", "t"]}}),
+        lambda: db.count({"status": {"$regex": "s"}}),
     ]
     for call in calls:
         try:
@@ -695,8 +1209,10 @@ def test_close_while_threads_call(db_folder):
 
 LEAK_CALLS = 100_000
 # Growth allowed over LEAK_CALLS calls. Measured growth is well under 1 MiB;
-# every call below returns a string of 1 KiB or more, so leaking one string
-# per call grows memory by about 100 MiB and fails this bound.
+# every call below but count's success sends or returns a string of 1 KiB or
+# more, so leaking one string per call grows memory by about 100 MiB and
+# fails this bound. (count's small result is covered by the freeing test
+# above, which counts every string freed.)
 LEAK_BOUND_MIB = 20
 
 
@@ -709,30 +1225,45 @@ def resident_bytes():
 def test_no_leak_over_many_calls(db, logdir, capsys):
     padding = "p" * 1024
     write_logs(logdir, "leak", b"out\n" * 64, b"err\n" * 64)
-    db.update_status({"self_id": "leak", "status": "running",
-                      "logdir": str(logdir), "logfile": "leak", "cwd": padding})
+    for self_id in ("leak", "leak2"):
+        db.update_status({"self_id": self_id, "status": "running",
+                          "logdir": str(logdir), "logfile": "leak",
+                          "cwd": padding, "command": padding,
+                          "metadata": {"padding": padding}})
     ghost = "ghost-" + padding
     bad_field = "bogus_" + padding
-    calls = [
-        lambda i: db.update_status({"self_id": "leak", "last_pid": i}),
-        lambda i: db.get_status("leak"),
-        lambda i: db.get_status(ghost),                    # NotFoundError
-        lambda i: db.update_status({"self_id": "leak", bad_field: i}),  # SchemaError
-        lambda i: db.job_logs_detail("leak"),
-        lambda i: db.list_status({"cwd": padding}),
-        lambda i: db.list_status({bad_field: 1}),          # SchemaError
+    # The cursor holds its query's filter, so it is over 1 KiB too.
+    cursor = db.query({"cwd": padding}, limit=1).next_cursor
+    assert cursor is not None and len(cursor) > 1024
+    calls = [  # (call, whether it raises)
+        (lambda i: db.update_status({"self_id": "leak", "last_pid": i}), False),
+        (lambda i: db.get_status("leak"), False),
+        (lambda i: db.get_status(ghost), True),            # NotFoundError
+        (lambda i: db.update_status({"self_id": "leak", bad_field: i}), True),
+        (lambda i: db.job_logs_detail("leak"), False),
+        (lambda i: db.list_status({"cwd": padding}), False),
+        (lambda i: db.list_status({bad_field: 1}), True),  # SchemaError
+        (lambda i: db.query({"cwd": padding}, order_by="last_update",
+                            descending=True, limit=1), False),
+        (lambda i: db.query({"cwd": padding}, limit=1, cursor=cursor), False),
+        (lambda i: db.query({bad_field: 1}, limit=5), True),
+        (lambda i: db.query({"status": {"$in": [padding, "running"]}},
+                            cursor=cursor), True),         # foreign cursor
+        (lambda i: db.count({"cwd": padding}), False),
+        (lambda i: db.count({bad_field: 1}), True),
     ]
 
     def run(count):
         failures = 0
         for i in range(count):
+            call, _ = calls[i % len(calls)]
             try:
-                calls[i % len(calls)](i)
+                call(i)
             except (jobdb.NotFoundError, jobdb.SchemaError):
                 failures += 1
         return failures
 
-    run(7_000)  # warm-up: SQLite's cache, Python's allocator
+    run(13_000)  # warm-up: SQLite's cache, Python's allocator
     gc.collect()
     before = resident_bytes()
     started = time.monotonic()
@@ -741,7 +1272,7 @@ def test_no_leak_over_many_calls(db, logdir, capsys):
     gc.collect()
     growth = resident_bytes() - before
 
-    assert failures == sum(1 for i in range(LEAK_CALLS) if i % len(calls) in (2, 3, 6))
+    assert failures == sum(1 for i in range(LEAK_CALLS) if calls[i % len(calls)][1])
     with capsys.disabled():
         print(f"\n[jobdb leak test] {LEAK_CALLS} calls ({failures} failing) in "
               f"{elapsed:.1f} s: resident memory grew by "

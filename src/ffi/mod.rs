@@ -63,6 +63,9 @@ pub const JOBDB_ERR_NO_LOGS: c_int = 9;
 pub const JOBDB_ERR_TOO_LARGE: c_int = 10;
 /// A bug in jobdb, such as a caught panic. The message says what happened.
 pub const JOBDB_ERR_INTERNAL: c_int = 11;
+/// The precondition of `jobdb_update_status_if` did not hold. Nothing was
+/// written; the error's `current` member is the job's record as it stands.
+pub const JOBDB_ERR_CONFLICT: c_int = 12;
 
 /// The longest JSON argument accepted, in bytes.
 pub const JOBDB_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
@@ -105,6 +108,7 @@ pub extern "C" fn jobdb_code_name(code: c_int) -> *const c_char {
         Some(Code::NoLogs) => c"JOBDB_ERR_NO_LOGS",
         Some(Code::TooLarge) => c"JOBDB_ERR_TOO_LARGE",
         Some(Code::Internal) => c"JOBDB_ERR_INTERNAL",
+        Some(Code::Conflict) => c"JOBDB_ERR_CONFLICT",
         None => c"JOBDB_ERR_UNKNOWN",
     };
     name.as_ptr()
@@ -229,6 +233,68 @@ pub unsafe extern "C" fn jobdb_update_status(
             let store = handles::lookup(db)?;
             let patch = JobPatch::parse(strings::json_str(job_json, "job_json")?)?;
             to_json(&store.update_status(&patch)?)
+        })
+    }
+}
+
+/// Updates one job only if its current record matches a condition: the
+/// way to say "mark it running only if it is still starting", so that a
+/// late writer cannot undo what another process recorded.
+///
+/// `job_json` is as for `jobdb_update_status`. `condition_json` is a
+/// filter, as for `jobdb_list_status`, that the job's current record must
+/// match, such as `{"status": "starting"}` or `{"status": {"$in":
+/// ["starting", "running"]}}`. The check and the write are one
+/// transaction.
+///
+/// On success, returns `JOBDB_OK` and stores in `*out_json` the record.
+/// When the condition does not hold, returns `JOBDB_ERR_CONFLICT`, writes
+/// nothing, and the error object's `current` member is the record as it
+/// stands. When no job has the `self_id`, returns `JOBDB_ERR_NOT_FOUND`:
+/// a conditional update never creates a job.
+///
+/// # Safety
+/// See the conventions at the top of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn jobdb_update_status_if(
+    db: *mut JobDb,
+    job_json: *const c_char,
+    condition_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    unsafe {
+        json_call(out_json, || {
+            let store = handles::lookup(db)?;
+            let patch = JobPatch::parse(strings::json_str(job_json, "job_json")?)?;
+            let condition =
+                JobFilter::parse(Some(strings::json_str(condition_json, "condition_json")?))?;
+            to_json(&store.update_status_if(&patch, &condition)?)
+        })
+    }
+}
+
+/// Creates or updates many jobs in one transaction: all of them, or none.
+///
+/// `jobs_json` is a JSON array of records, each as for
+/// `jobdb_update_status`, applied in order (a later record for the same
+/// `self_id` sees the earlier one). On success, returns `JOBDB_OK` and
+/// stores in `*out_json` `{"jobs": [record, ...]}`, the stored records in
+/// the same order. When a record is refused, nothing is written, and the
+/// error object's `index` member is its position, from 0.
+///
+/// # Safety
+/// See the conventions at the top of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn jobdb_update_many(
+    db: *mut JobDb,
+    jobs_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    unsafe {
+        json_call(out_json, || {
+            let store = handles::lookup(db)?;
+            let patches = JobPatch::parse_batch(strings::json_str(jobs_json, "jobs_json")?)?;
+            to_json(&serde_json::json!({ "jobs": store.update_many(&patches)? }))
         })
     }
 }
@@ -450,6 +516,7 @@ mod tests {
             (JOBDB_ERR_NO_LOGS, Code::NoLogs),
             (JOBDB_ERR_TOO_LARGE, Code::TooLarge),
             (JOBDB_ERR_INTERNAL, Code::Internal),
+            (JOBDB_ERR_CONFLICT, Code::Conflict),
         ];
         assert_eq!(constants.len(), Code::ALL.len());
         for (value, code) in constants {
