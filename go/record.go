@@ -2,8 +2,10 @@ package jobdb
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -23,13 +25,13 @@ const (
 	fieldValue
 )
 
-// Field is a nullable record field in an Update or a Filter. Its zero
-// value leaves the field out; Null gives it as null; Set gives it a value.
+// Field is a nullable record field in an Update. Its zero value leaves
+// the field out; Null gives it as null; Set gives it a value.
 //
 // In an Update, a field left out keeps its stored value, and null clears
-// it. In a Filter, a field left out does not filter, null matches jobs
-// where the field is null or unset, and a value matches jobs with exactly
-// that value.
+// it. A Field is also a [Cond] for a Filter: the zero Field does not
+// filter, Null matches jobs where the field is null or unset, and Set(v)
+// matches jobs with exactly that value, as Eq(v) does.
 type Field[T any] struct {
 	value T
 	state fieldState
@@ -95,18 +97,29 @@ type Job struct {
 	Cwd     *string `json:"cwd"`
 	Logdir  *string `json:"logdir"`
 	Logfile *string `json:"logfile"`
+	// ExitCode is the exit status the job's owner recorded.
+	ExitCode *int64 `json:"exit_code"`
+	// Command is the command line the job's owner recorded, as free text.
+	Command *string `json:"command"`
+	// CreatedAt is when jobdb first wrote the job, in UTC to the
+	// microsecond. jobdb sets it and no update changes it; nil for a job
+	// that another program (nodejobs, say) created.
+	CreatedAt *time.Time `json:"created_at"`
+	// StartedAt and EndedAt are the times the job's owner recorded, in
+	// UTC to the microsecond.
+	StartedAt *time.Time `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at"`
+	// Metadata is the caller's own JSON object, as last given in an
+	// Update; nil when none was. Values are decoded as encoding/json
+	// decodes into an any, except numbers, which are json.Number so that
+	// integers come back exact (use its Int64 or Float64 method).
+	Metadata map[string]any `json:"metadata"`
 	// Extra holds the fields that another program (nodejobs, say) stored
 	// in the record and that jobdb does not know, as their raw JSON
 	// values. jobdb keeps them through updates; this package cannot set
 	// them (jobdb refuses unknown fields in an update). Nil when there
 	// are none.
 	Extra map[string]json.RawMessage `json:"-"`
-}
-
-// recordFields are the eight fields of a record, in jobdb's order.
-var recordFields = [...]string{
-	"self_id", "status", "last_update", "last_pid",
-	"dirname", "cwd", "logdir", "logfile",
 }
 
 // UnmarshalJSON reads a record as jobdb writes it. Keys are matched
@@ -127,6 +140,12 @@ func (j *Job) UnmarshalJSON(data []byte) error {
 		"cwd":         &job.Cwd,
 		"logdir":      &job.Logdir,
 		"logfile":     &job.Logfile,
+		"exit_code":   &job.ExitCode,
+		"command":     &job.Command,
+		"created_at":  &job.CreatedAt,
+		"started_at":  &job.StartedAt,
+		"ended_at":    &job.EndedAt,
+		"metadata":    &job.Metadata,
 	}
 	for name, raw := range fields {
 		target, known := targets[name]
@@ -137,7 +156,11 @@ func (j *Job) UnmarshalJSON(data []byte) error {
 			job.Extra[name] = raw
 			continue
 		}
-		if err := json.Unmarshal(raw, target); err != nil {
+		// UseNumber keeps metadata's integers exact; the other fields
+		// are typed and decode the same either way.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(target); err != nil {
 			return fmt.Errorf("jobdb: field %s of a job record: %w", name, err)
 		}
 	}
@@ -145,9 +168,9 @@ func (j *Job) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// MarshalJSON writes the record as jobdb returns it: the eight fields in
-// order, null where unset (a zero LastUpdate included), then Extra sorted
-// by name.
+// MarshalJSON writes the record as jobdb returns it: the fourteen fields
+// in order, null where unset (a zero LastUpdate included), then Extra
+// sorted by name.
 func (j Job) MarshalJSON() ([]byte, error) {
 	var o object
 	o.field("self_id", j.SelfID)
@@ -162,6 +185,16 @@ func (j Job) MarshalJSON() ([]byte, error) {
 	o.field("cwd", j.Cwd)
 	o.field("logdir", j.Logdir)
 	o.field("logfile", j.Logfile)
+	o.field("exit_code", j.ExitCode)
+	o.field("command", j.Command)
+	o.field("created_at", j.CreatedAt)
+	o.field("started_at", j.StartedAt)
+	o.field("ended_at", j.EndedAt)
+	if j.Metadata == nil {
+		o.field("metadata", nil)
+	} else {
+		o.field("metadata", j.Metadata)
+	}
 	names := make([]string, 0, len(j.Extra))
 	for name := range j.Extra {
 		names = append(names, name)
@@ -187,11 +220,23 @@ type Update struct {
 	// outside 1 to 9999 (ErrSchema).
 	LastUpdate time.Time
 	// The nullable fields: left out, cleared with Null, or Set.
-	LastPID Field[int64]
-	Dirname Field[string]
-	Cwd     Field[string]
-	Logdir  Field[string]
-	Logfile Field[string]
+	LastPID  Field[int64]
+	Dirname  Field[string]
+	Cwd      Field[string]
+	Logdir   Field[string]
+	Logfile  Field[string]
+	ExitCode Field[int64]
+	Command  Field[string]
+	// StartedAt and EndedAt are kept to the microsecond, in UTC; years
+	// outside 1 to 9999 are refused (ErrSchema). There is no CreatedAt:
+	// jobdb sets it when it first writes the job.
+	StartedAt Field[time.Time]
+	EndedAt   Field[time.Time]
+	// Metadata replaces the whole stored object; Null removes it. A nil
+	// map given with Set is stored as {}. The values are encoded with
+	// encoding/json (so a json.RawMessage goes in as it is); text that is
+	// not UTF-8 is refused with ErrInvalidArgument rather than replaced.
+	Metadata Field[map[string]any]
 }
 
 // MarshalJSON writes the update as the record jobdb_update_status takes:
@@ -210,40 +255,82 @@ func (u Update) MarshalJSON() ([]byte, error) {
 	addField(&o, "cwd", u.Cwd)
 	addField(&o, "logdir", u.Logdir)
 	addField(&o, "logfile", u.Logfile)
+	addField(&o, "exit_code", u.ExitCode)
+	addField(&o, "command", u.Command)
+	addField(&o, "started_at", u.StartedAt)
+	addField(&o, "ended_at", u.EndedAt)
+	if m, ok := u.Metadata.Get(); ok && m == nil {
+		o.field("metadata", builtJSON("{}"))
+	} else {
+		addField(&o, "metadata", u.Metadata)
+	}
 	return o.finish()
 }
 
-// Filter selects jobs for ListStatus: a job matches when every field the
-// filter gives equals the job's. The zero Filter lists every job.
+// Filter selects jobs for ListStatus, Query and Count: a job matches when
+// every condition the filter gives holds. The zero Filter matches every
+// job. Metadata cannot be filtered on.
+//
+// Each field takes a [Cond]: Eq, Ne, In, Gt, Gte, Lt, Lte, Between,
+// NotNull, And, or a Field (Set, Null). For example, the jobs running or
+// starting that have not been updated for ten minutes:
+//
+//	jobdb.Filter{
+//		StatusIs:   jobdb.In("running", "starting"),
+//		LastUpdate: jobdb.Lt(time.Now().Add(-10 * time.Minute)),
+//	}
 type Filter struct {
-	// SelfID and Status match exactly; empty does not filter.
+	// SelfID and Status are shorthands for equality, Eq(s); empty does
+	// not filter.
 	SelfID string
 	Status string
-	// LastUpdate matches the same instant, in any time zone.
-	LastUpdate Field[time.Time]
-	// The nullable fields; Null matches a field that is null or unset.
-	LastPID Field[int64]
-	Dirname Field[string]
-	Cwd     Field[string]
-	Logdir  Field[string]
-	Logfile Field[string]
+	// SelfIDIs and StatusIs take any condition on those fields. Both
+	// fields are never null, so Null matches nothing and is refused
+	// (ErrSchema). When Status and StatusIs are both given, both apply.
+	SelfIDIs Cond[string]
+	StatusIs Cond[string]
+	// The other fields; Null matches a field that is null or unset.
+	// Times compare as instants, in any time zone.
+	LastUpdate Cond[time.Time]
+	LastPID    Cond[int64]
+	Dirname    Cond[string]
+	Cwd        Cond[string]
+	Logdir     Cond[string]
+	Logfile    Cond[string]
+	ExitCode   Cond[int64]
+	Command    Cond[string]
+	CreatedAt  Cond[time.Time]
+	StartedAt  Cond[time.Time]
+	EndedAt    Cond[time.Time]
 }
 
-// MarshalJSON writes the filter as jobdb_list_status takes it.
+// MarshalJSON writes the filter as jobdb_list_status takes it. A filter
+// that uses one operator twice on a field is refused with ErrSchema.
 func (f Filter) MarshalJSON() ([]byte, error) {
 	var o object
-	if f.SelfID != "" {
-		o.field("self_id", f.SelfID)
+	textField := func(name, shorthand string, c Cond[string]) {
+		var terms []term
+		if shorthand != "" {
+			terms = Eq(shorthand).filterTerms(nil)
+		}
+		if c != nil {
+			terms = append(terms, c.filterTerms(nil)...)
+		}
+		addTerms(&o, name, terms)
 	}
-	if f.Status != "" {
-		o.field("status", f.Status)
-	}
-	addField(&o, "last_update", f.LastUpdate)
-	addField(&o, "last_pid", f.LastPID)
-	addField(&o, "dirname", f.Dirname)
-	addField(&o, "cwd", f.Cwd)
-	addField(&o, "logdir", f.Logdir)
-	addField(&o, "logfile", f.Logfile)
+	textField("self_id", f.SelfID, f.SelfIDIs)
+	textField("status", f.Status, f.StatusIs)
+	filterField(&o, "last_update", f.LastUpdate)
+	filterField(&o, "last_pid", f.LastPID)
+	filterField(&o, "dirname", f.Dirname)
+	filterField(&o, "cwd", f.Cwd)
+	filterField(&o, "logdir", f.Logdir)
+	filterField(&o, "logfile", f.Logfile)
+	filterField(&o, "exit_code", f.ExitCode)
+	filterField(&o, "command", f.Command)
+	filterField(&o, "created_at", f.CreatedAt)
+	filterField(&o, "started_at", f.StartedAt)
+	filterField(&o, "ended_at", f.EndedAt)
 	return o.finish()
 }
 
@@ -321,7 +408,13 @@ func addField[T any](o *object, name string, f Field[T]) {
 type object struct {
 	buf bytes.Buffer
 	err error
+	// owner, when set, is the record field that errors name instead of
+	// the key (for the operator objects of a filter).
+	owner string
 }
+
+// builtJSON is JSON text this package built, written as it is.
+type builtJSON []byte
 
 func (o *object) field(name string, value any) {
 	if o.err != nil {
@@ -334,7 +427,18 @@ func (o *object) field(name string, value any) {
 	}
 	o.buf.WriteString(quoteJSON(name))
 	o.buf.WriteByte(':')
+	if o.owner != "" {
+		name = o.owner
+	}
+	o.value(name, value)
+}
 
+// value writes one JSON value; name is the field it belongs to, for
+// errors.
+func (o *object) value(name string, value any) {
+	if o.err != nil {
+		return
+	}
 	switch v := value.(type) {
 	case nil:
 		o.buf.WriteString("null")
@@ -348,6 +452,12 @@ func (o *object) field(name string, value any) {
 		}
 	case time.Time:
 		o.buf.WriteString(quoteJSON(v.UTC().Format(timeLayout)))
+	case *time.Time:
+		if v == nil {
+			o.buf.WriteString("null")
+		} else {
+			o.value(name, *v)
+		}
 	case int64:
 		fmt.Fprintf(&o.buf, "%d", v)
 	case *int64:
@@ -356,6 +466,19 @@ func (o *object) field(name string, value any) {
 		} else {
 			fmt.Fprintf(&o.buf, "%d", *v)
 		}
+	case []any:
+		o.buf.WriteByte('[')
+		for i, item := range v {
+			if i > 0 {
+				o.buf.WriteByte(',')
+			}
+			o.value(name, item)
+		}
+		o.buf.WriteByte(']')
+	case map[string]any:
+		o.anyJSON(name, v)
+	case builtJSON:
+		o.buf.Write(v)
 	case json.RawMessage:
 		if !json.Valid(v) {
 			o.err = newError(CodeMalformedJSON, name, fmt.Sprintf("%s holds JSON that does not parse", name))
@@ -373,6 +496,82 @@ func (o *object) text(name, s string) {
 		return
 	}
 	o.buf.WriteString(quoteJSON(s))
+}
+
+// anyJSON writes a caller's value (metadata) with encoding/json, after
+// checking that its text is UTF-8.
+func (o *object) anyJSON(name string, v any) {
+	if bad, ok := invalidUTF8(reflect.ValueOf(v), 0); ok {
+		o.err = newError(CodeInvalidArgument, name, fmt.Sprintf("%s holds text that is not valid UTF-8: %q", name, bad))
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		o.err = newError(CodeInvalidArgument, name, fmt.Sprintf("%s cannot be encoded as JSON: %v", name, err))
+		return
+	}
+	o.buf.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+var (
+	jsonMarshaler = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
+	textMarshaler = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
+)
+
+// invalidUTF8 finds a string that is not UTF-8 among the strings
+// encoding/json would write for v: strings, map keys, and what slices,
+// arrays, pointers, interfaces and exported struct fields hold. Values
+// that marshal themselves are not looked into (jobdb refuses text that is
+// not UTF-8 anyway; it is only encoding/json's silent replacement that
+// must not happen).
+func invalidUTF8(v reflect.Value, depth int) (string, bool) {
+	if !v.IsValid() || depth > 1000 {
+		return "", false
+	}
+	t := v.Type()
+	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) {
+		if t.Kind() != reflect.String {
+			return "", false
+		}
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if s := v.String(); !utf8.ValidString(s) {
+			return s, true
+		}
+	case reflect.Pointer, reflect.Interface:
+		return invalidUTF8(v.Elem(), depth+1)
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			if s, bad := invalidUTF8(iter.Key(), depth+1); bad {
+				return s, true
+			}
+			if s, bad := invalidUTF8(iter.Value(), depth+1); bad {
+				return s, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "", false // bytes are written in base64
+		}
+		for i := 0; i < v.Len(); i++ {
+			if s, bad := invalidUTF8(v.Index(i), depth+1); bad {
+				return s, true
+			}
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if t.Field(i).IsExported() {
+				if s, bad := invalidUTF8(v.Field(i), depth+1); bad {
+					return s, true
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 func (o *object) finish() ([]byte, error) {

@@ -290,6 +290,30 @@ int jobdb_update_status_if(JobDb *db,
 int jobdb_update_many(JobDb *db, const char *jobs_json, char **out_json);
 
 /**
+ * Deletes the jobs that match a filter, for retention: say, finished
+ * jobs older than a week, keeping the newest 100.
+ *
+ * `request_json` is `{"filter": {...}, "keep_newest": 100, "dry_run":
+ * false, "remove_logs": false}`. `filter` is required, as for
+ * `jobdb_list_status` (`{}` deletes every job); `keep_newest` spares that
+ * many of the matching jobs with the latest `last_update`. The deletion
+ * is one transaction. With `"remove_logs": true`, the two log files of
+ * each deleted job, and no other file, are removed afterwards, except
+ * those that a job still stored also names. With `"dry_run": true`
+ * nothing is deleted or removed and the reply says what would be.
+ *
+ * On success, returns `JOBDB_OK` and stores in `*out_json`
+ * `{"dry_run": false, "deleted": [self_id, ...], "logs_removed": [path,
+ * ...], "logs_kept": [path, ...], "log_errors": [{"path": ...,
+ * "error": {...}}, ...]}`, the ids newest first. A log file that cannot
+ * be removed is reported in `log_errors`; the jobs stay deleted.
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_delete(JobDb *db, const char *request_json, char **out_json);
+
+/**
  * Reads one job.
  *
  * On success, returns `JOBDB_OK` and stores in `*out_json` the record.

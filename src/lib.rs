@@ -12,6 +12,7 @@ pub mod filter;
 pub mod logs;
 pub mod query;
 pub mod record;
+pub mod retention;
 pub mod store;
 pub mod timestamp;
 

@@ -63,11 +63,20 @@ pub fn read_job_logs(job: &Job) -> Result<JobLogs> {
     let logdir = job.logdir.as_deref().ok_or_else(|| missing("logdir"))?;
     let logfile = job.logfile.as_deref().ok_or_else(|| missing("logfile"))?;
 
+    let [stdout, stderr] = log_paths(logdir, logfile);
     Ok(JobLogs {
         self_id: job.self_id.clone(),
-        stdout: read_stream(&format!("{logdir}/{logfile}_out.txt")),
-        stderr: read_stream(&format!("{logdir}/{logfile}_errors.txt")),
+        stdout: read_stream(&stdout),
+        stderr: read_stream(&stderr),
     })
+}
+
+/// The stdout and stderr files of a job, joined as nodejobs joins them.
+pub fn log_paths(logdir: &str, logfile: &str) -> [String; 2] {
+    [
+        format!("{logdir}/{logfile}_out.txt"),
+        format!("{logdir}/{logfile}_errors.txt"),
+    ]
 }
 
 fn read_stream(path: &str) -> LogStream {

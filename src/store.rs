@@ -23,6 +23,7 @@ use crate::filter::JobFilter;
 use crate::logs::{self, JobLogs};
 use crate::query::Query;
 use crate::record::{Job, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object};
+use crate::retention::{self, DeleteRequest, Deletion};
 
 /// The file jobdb and nodejobs keep in the database folder.
 pub const DB_FILE_NAME: &str = "jobs.db";
@@ -330,6 +331,74 @@ impl Store {
             jobs,
             next_cursor: None,
         })
+    }
+
+    /// Deletes the jobs a request names, every row of each, in one
+    /// transaction; then, if asked, their log files. A dry run changes
+    /// nothing and reports what would go.
+    pub fn delete(&self, request: &DeleteRequest) -> Result<Deletion> {
+        let mut deletion = Deletion {
+            dry_run: request.dry_run,
+            ..Deletion::default()
+        };
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+        let mut args = Vec::new();
+        let conditions = request.filter.to_sql(&mut args);
+        let sql = format!(
+            "SELECT p._id, p.value FROM process_status AS p \
+             WHERE {conditions} AND {NEWEST_ROW_ONLY} \
+             ORDER BY json_extract(p.value, '$.last_update') DESC, \
+             json_extract(p.value, '$.self_id') DESC"
+        );
+        let mut doomed = Vec::new();
+        {
+            let mut statement = tx.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(args))?;
+            let mut kept = 0;
+            while let Some(row) = rows.next()? {
+                if kept < request.keep_newest {
+                    kept += 1;
+                    continue;
+                }
+                let key: String = row.get(0)?;
+                let text: String = row.get(1)?;
+                doomed.push(Job::from_stored_text(&key, &text)?);
+            }
+        }
+
+        for job in &doomed {
+            tx.execute(
+                "DELETE FROM process_status WHERE json_extract(value, '$.self_id') = ?1",
+                [&job.self_id],
+            )?;
+            deletion.deleted.push(job.self_id.clone());
+        }
+        let log_files = if request.remove_logs {
+            let still_named = |logdir: &str, logfile: &str| -> Result<bool> {
+                let count: i64 = tx.query_row(
+                    "SELECT count(*) FROM process_status \
+                     WHERE json_extract(value, '$.logdir') = ?1 \
+                     AND json_extract(value, '$.logfile') = ?2",
+                    [logdir, logfile],
+                    |row| row.get(0),
+                )?;
+                Ok(count > 0)
+            };
+            retention::plan_log_removal(&doomed, still_named, &mut deletion)?
+        } else {
+            Vec::new()
+        };
+
+        if request.dry_run {
+            tx.rollback()?;
+        } else {
+            tx.commit()?;
+        }
+        drop(conn);
+        retention::remove_logs(log_files, request.dry_run, &mut deletion);
+        Ok(deletion)
     }
 
     /// How many jobs match a filter, without reading them.

@@ -353,11 +353,15 @@ fn a_precondition_that_fails_writes_nothing_and_returns_the_current_record() {
         let job = c(job);
         let condition = c(condition);
         let mut out = std::ptr::null_mut();
-        let code = unsafe { jobdb_update_status_if(db.0, job.as_ptr(), condition.as_ptr(), &mut out) };
+        let code =
+            unsafe { jobdb_update_status_if(db.0, job.as_ptr(), condition.as_ptr(), &mut out) };
         (code, take_json(out))
     };
 
-    let (code, record) = if_status(r#"{"self_id":"j","status":"running"}"#, r#"{"status":"starting"}"#);
+    let (code, record) = if_status(
+        r#"{"self_id":"j","status":"running"}"#,
+        r#"{"status":"starting"}"#,
+    );
     assert_eq!(code, JOBDB_OK, "{record}");
     assert_eq!(record["status"], "running");
 
@@ -365,7 +369,10 @@ fn a_precondition_that_fails_writes_nothing_and_returns_the_current_record() {
     update(&db, r#"{"self_id":"j","status":"stopped"}"#);
     let before = get(&db, "j");
     let err = assert_error(
-        if_status(r#"{"self_id":"j","status":"running","last_pid":2}"#, r#"{"status":{"$in":["starting","running"]}}"#),
+        if_status(
+            r#"{"self_id":"j","status":"running","last_pid":2}"#,
+            r#"{"status":{"$in":["starting","running"]}}"#,
+        ),
         JOBDB_ERR_CONFLICT,
         "precondition does not hold",
     );
@@ -373,15 +380,26 @@ fn a_precondition_that_fails_writes_nothing_and_returns_the_current_record() {
     assert_eq!(get(&db, "j"), before);
 
     assert_error(
-        if_status(r#"{"self_id":"ghost","status":"running"}"#, r#"{"status":"starting"}"#),
+        if_status(
+            r#"{"self_id":"ghost","status":"running"}"#,
+            r#"{"status":"starting"}"#,
+        ),
         JOBDB_ERR_NOT_FOUND,
         "\"ghost\"",
     );
-    assert_error(if_status(r#"{"self_id":"j"}"#, r#"{"stat":"x"}"#), JOBDB_ERR_SCHEMA, "not a filter field");
+    assert_error(
+        if_status(r#"{"self_id":"j"}"#, r#"{"stat":"x"}"#),
+        JOBDB_ERR_SCHEMA,
+        "not a filter field",
+    );
     let job = c(r#"{"self_id":"j"}"#);
     let mut out = std::ptr::null_mut();
     let code = unsafe { jobdb_update_status_if(db.0, job.as_ptr(), std::ptr::null(), &mut out) };
-    assert_error((code, take_json(out)), JOBDB_ERR_INVALID_ARGUMENT, "condition_json is NULL");
+    assert_error(
+        (code, take_json(out)),
+        JOBDB_ERR_INVALID_ARGUMENT,
+        "condition_json is NULL",
+    );
 }
 
 #[test]
@@ -402,20 +420,44 @@ fn a_batch_is_all_or_nothing_and_names_the_bad_record() {
     let before = list(&db, None);
 
     let cases = [
-        (r#"[{"self_id":"c","status":"x"},{"self_id":"d","last_pid":"1"}]"#, 1, "last_pid"),
-        (r#"[{"self_id":"c","status":"x"},{"self_id":"new-without-status"}]"#, 1, "status"),
-        (r#"[{"self_id":"c","status":"x"},[],{"self_id":"e","status":"x"}]"#, 1, ""),
+        (
+            r#"[{"self_id":"c","status":"x"},{"self_id":"d","last_pid":"1"}]"#,
+            1,
+            "last_pid",
+        ),
+        (
+            r#"[{"self_id":"c","status":"x"},{"self_id":"new-without-status"}]"#,
+            1,
+            "status",
+        ),
+        (
+            r#"[{"self_id":"c","status":"x"},[],{"self_id":"e","status":"x"}]"#,
+            1,
+            "",
+        ),
     ];
     for (batch, index, field) in cases {
-        let err = assert_error(call(jobdb_update_many, &db, batch), JOBDB_ERR_SCHEMA, "record");
+        let err = assert_error(
+            call(jobdb_update_many, &db, batch),
+            JOBDB_ERR_SCHEMA,
+            "record",
+        );
         assert_eq!(err["index"], index, "{batch}: {err}");
         if !field.is_empty() {
             assert_eq!(err["field"], field, "{batch}: {err}");
         }
         assert_eq!(list(&db, None), before, "a refused batch wrote something");
     }
-    assert_error(call(jobdb_update_many, &db, r#"{"self_id":"a"}"#), JOBDB_ERR_SCHEMA, "JSON array");
-    assert_error(call(jobdb_update_many, &db, "[{"), JOBDB_ERR_MALFORMED_JSON, "not valid JSON");
+    assert_error(
+        call(jobdb_update_many, &db, r#"{"self_id":"a"}"#),
+        JOBDB_ERR_SCHEMA,
+        "JSON array",
+    );
+    assert_error(
+        call(jobdb_update_many, &db, "[{"),
+        JOBDB_ERR_MALFORMED_JSON,
+        "not valid JSON",
+    );
     let (code, reply) = call(jobdb_update_many, &db, "[]");
     assert_eq!((code, reply), (JOBDB_OK, json!({"jobs": []})));
 }

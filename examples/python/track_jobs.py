@@ -1,15 +1,19 @@
 """track_jobs.py: jobdb's demo, from Python. Runs three real shell commands,
-records the life of each in a jobdb database, then lists the jobs by status
-and prints their logs.
+records the life of each in a jobdb database (command, pid, start and end
+times, exit code), then lists the jobs by status, queries the failed ones
+newest first, and prints their logs.
 
     PYTHONPATH=<jobdb>/python python3 track_jobs.py [FOLDER]
 
 FOLDER defaults to "jobdb-demo-python". The database lives in FOLDER/db and
 the logs in FOLDER/logs. The job ids are fixed names, so running the demo
-again updates the same jobs. It does what examples/track_jobs.c does.
+again updates the same jobs, whose created_at stays that of the first run.
+It does what examples/track_jobs.c does, plus the queries.
 """
 
+import datetime
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -56,13 +60,24 @@ def describe(record):
         for key, value in record.items())
 
 
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 def run_job(db, job_id, command, cwd, logdir):
     """Runs one job to its end, recording each step of its life."""
+    started_at = now()
     process = start_job(job_id, command, cwd, logdir)
     try:
+        # A new run: the end and exit code of the last run are cleared
+        # (None), and metadata, a dict of our own, replaces the old one.
         db.update_status({"self_id": job_id, "status": "starting",
                           "last_pid": process.pid, "cwd": cwd,
-                          "logdir": logdir, "logfile": job_id})
+                          "logdir": logdir, "logfile": job_id,
+                          "command": command, "started_at": started_at,
+                          "ended_at": None, "exit_code": None,
+                          "metadata": {"runner": PROGRAM,
+                                       "python": platform.python_version()}})
         # Only the status changes; jobdb keeps the other fields.
         db.update_status({"self_id": job_id, "status": "running"})
     finally:
@@ -70,7 +85,9 @@ def run_job(db, job_id, command, cwd, logdir):
         returncode = process.wait()
 
     status = "finished" if returncode == 0 else "failed"
-    record = db.update_status({"self_id": job_id, "status": status})
+    # exit_code is Python's returncode: -N when killed by signal N.
+    record = db.update_status({"self_id": job_id, "status": status,
+                               "exit_code": returncode, "ended_at": now()})
     print(f"{job_id:<7} pid {process.pid:<7} {status:<9}{how_it_ended(returncode)}")
     print(f"        stored: {describe(record)}")
 
@@ -83,6 +100,35 @@ def show_jobs_with_status(db, status):
     for job_id, record in jobs.items():
         print(f"{job_id:<7} pid {record['last_pid']}, last update "
               f"{record['last_update'].isoformat()}")
+
+
+def show_failed_jobs(db):
+    """A query: the failed jobs, the most recently ended first, a page of
+    at most ten, with how they ended and what they ran."""
+    failed = {"status": "failed"}
+    page = db.query(failed, order_by="ended_at", descending=True, limit=10)
+    print(f"\n== Failed jobs, newest first ({db.count(failed)} of "
+          f"{db.count()} jobs) ==")
+    if not page.jobs:
+        print("(none)")
+    for record in page.jobs:
+        took = (record["ended_at"] - record["started_at"]).total_seconds()
+        print(f"{record['self_id']:<7} exit code {record['exit_code']}, ended "
+              f"{record['ended_at'].isoformat()} after {took:.3f} s")
+        print(f"        command: {record['command']}")
+    if page.next_cursor is not None:
+        print("(more: pass page.next_cursor as cursor for the next page)")
+
+
+def show_recent_jobs(db, since):
+    """Every job that ended since `since`, newest first, read two at a
+    time by iter_jobs: a time window on ended_at."""
+    print(f"\n== Jobs ended since {since.isoformat()}, newest first ==")
+    for record in db.iter_jobs({"ended_at": {"$gte": since}},
+                               order_by="ended_at", descending=True,
+                               page_size=2):
+        print(f"{record['self_id']:<7} {record['status']:<9} exit code "
+              f"{record['exit_code']}, created {record['created_at'].isoformat()}")
 
 
 def show_job_logs(db, job_id):
@@ -123,11 +169,14 @@ def main(argv):
             print(f"logs in {logdir}")
 
             print(f"\n== Running {len(DEMO_JOBS)} jobs ==")
+            run_started = now()
             for job_id, command in DEMO_JOBS:
                 run_job(db, job_id, command, cwd, logdir)
 
             show_jobs_with_status(db, "finished")
             show_jobs_with_status(db, "failed")
+            show_failed_jobs(db)
+            show_recent_jobs(db, run_started)
             for job_id, _ in DEMO_JOBS:
                 show_job_logs(db, job_id)
     except jobdb.JobDBError as error:

@@ -399,6 +399,11 @@ def test_time_window_with_offsets(db):
         "h12", "h13", "h14", "h15"]
     assert db.count({"ended_at": {"$gte": just_before,
                                   "$lt": datetime.datetime(2024, 5, 1, 12, 30, 1)}}) == 1
+    # Datetimes inside $in and $ne are sent like any other.
+    at_12 = datetime.datetime(2024, 5, 1, 14, tzinfo=PLUS_TWO)
+    at_15 = datetime.datetime(2024, 5, 1, 15)
+    assert ids(db.list_status({"started_at": {"$in": [at_12, at_15]}})) == ["h12", "h15"]
+    assert db.count({"last_update": {"$ne": at_12}}) == 5
     # created_at is a time like any other, set to now by jobdb.
     now = datetime.datetime.now(UTC)
     assert db.count({"created_at": {"$gt": now - datetime.timedelta(minutes=5)}}) == 6
@@ -587,10 +592,11 @@ def test_cursor_by_time_survives_inserts_and_deletes(db, db_folder):
     assert ids(first) == ["j09", "j08", "j07"]
     delete_jobs(db_folder, "j07", "j06")
     base = datetime.datetime(2024, 5, 1, tzinfo=UTC)
-    # Same time as j07, where the cursor points: ordered by self_id after it.
+    # Two at the time of j07, where the cursor points: ties go by self_id,
+    # descending too, so j07a comes before j07 (skipped) and j06b after it.
     db.update_status({"self_id": "j07a", "status": "new",
                       "last_update": base + datetime.timedelta(seconds=7)})
-    db.update_status({"self_id": "j06b", "status": "new",  # before j07: skipped
+    db.update_status({"self_id": "j06b", "status": "new",
                       "last_update": base + datetime.timedelta(seconds=7)})
     db.update_status({"self_id": "late", "status": "new"})  # newest: skipped
     rest = list(db.iter_jobs(order_by="last_update", descending=True,

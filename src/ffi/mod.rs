@@ -19,6 +19,7 @@ use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
 use crate::query::Query;
 use crate::record::JobPatch;
+use crate::retention::DeleteRequest;
 use crate::store::{Options, Store};
 
 /// An open database. Opaque: obtain one from `jobdb_open`, release it with
@@ -295,6 +296,41 @@ pub unsafe extern "C" fn jobdb_update_many(
             let store = handles::lookup(db)?;
             let patches = JobPatch::parse_batch(strings::json_str(jobs_json, "jobs_json")?)?;
             to_json(&serde_json::json!({ "jobs": store.update_many(&patches)? }))
+        })
+    }
+}
+
+/// Deletes the jobs that match a filter, for retention: say, finished
+/// jobs older than a week, keeping the newest 100.
+///
+/// `request_json` is `{"filter": {...}, "keep_newest": 100, "dry_run":
+/// false, "remove_logs": false}`. `filter` is required, as for
+/// `jobdb_list_status` (`{}` deletes every job); `keep_newest` spares that
+/// many of the matching jobs with the latest `last_update`. The deletion
+/// is one transaction. With `"remove_logs": true`, the two log files of
+/// each deleted job, and no other file, are removed afterwards, except
+/// those that a job still stored also names. With `"dry_run": true`
+/// nothing is deleted or removed and the reply says what would be.
+///
+/// On success, returns `JOBDB_OK` and stores in `*out_json`
+/// `{"dry_run": false, "deleted": [self_id, ...], "logs_removed": [path,
+/// ...], "logs_kept": [path, ...], "log_errors": [{"path": ...,
+/// "error": {...}}, ...]}`, the ids newest first. A log file that cannot
+/// be removed is reported in `log_errors`; the jobs stay deleted.
+///
+/// # Safety
+/// See the conventions at the top of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn jobdb_delete(
+    db: *mut JobDb,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    unsafe {
+        json_call(out_json, || {
+            let store = handles::lookup(db)?;
+            let request = DeleteRequest::parse(strings::json_str(request_json, "request_json")?)?;
+            to_json(&store.delete(&request)?)
         })
     }
 }
