@@ -212,6 +212,64 @@ func (db *DB) ListStatus(filter Filter) (map[string]Job, error) {
 	return jobs, decode(reply, &jobs)
 }
 
+// Query returns one page of the jobs q matches, in q's order, and the
+// cursor of the next page ("" on the last page). See Query, and Iterate to
+// walk through every page.
+func (db *DB) Query(q Query) (Page, error) {
+	text, err := q.MarshalJSON()
+	if err != nil {
+		return Page{}, err
+	}
+	cquery := C.CString(string(text)) // built by us: no NUL
+	defer C.free(unsafe.Pointer(cquery))
+
+	reply, err := db.call(func(h *C.JobDb, out **C.char) C.int {
+		return C.jobdb_query(h, cquery, out)
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	var w wirePage
+	if err := decode(reply, &w); err != nil {
+		return Page{}, err
+	}
+	page := Page{Jobs: w.Jobs}
+	if page.Jobs == nil {
+		page.Jobs = []Job{}
+	}
+	if w.NextCursor != nil {
+		page.NextCursor = *w.NextCursor
+	}
+	return page, nil
+}
+
+// Count returns how many jobs match the filter, without reading them.
+func (db *DB) Count(filter Filter) (int64, error) {
+	text, err := filter.MarshalJSON()
+	if err != nil {
+		return 0, err
+	}
+	cfilter := C.CString(string(text)) // built by us: no NUL
+	defer C.free(unsafe.Pointer(cfilter))
+
+	reply, err := db.call(func(h *C.JobDb, out **C.char) C.int {
+		return C.jobdb_count(h, cfilter, out)
+	})
+	if err != nil {
+		return 0, err
+	}
+	var w struct {
+		Count *int64 `json:"count"`
+	}
+	if err := decode(reply, &w); err != nil {
+		return 0, err
+	}
+	if w.Count == nil {
+		return 0, newError(CodeInternal, "", "jobdb_count's reply has no count: "+strconv.Quote(truncate(reply)))
+	}
+	return *w.Count, nil
+}
+
 // JobLogs reads the stdout and stderr logs of the job selfID. It fails
 // with ErrNotFound when there is no such job and ErrNoLogs when its
 // record has no Logdir or no Logfile; a log file that cannot be read is

@@ -451,7 +451,9 @@ func TestExtraFieldsFromOtherPrograms(t *testing.T) {
 		t.Errorf("round trip of %s: %+v, %v", text, back, err)
 	}
 	if !strings.HasPrefix(string(text), `{"self_id":"x","status":"finished","last_update":"`) ||
-		!strings.HasSuffix(string(text), `"logfile":null,"STATUS":"shadow","owner":"ops","tags":[1,"two"]}`) {
+		!strings.HasSuffix(string(text), `"logfile":null,"exit_code":null,"command":null,"created_at":"`+
+			job.CreatedAt.Format(timeLayout)+`","started_at":null,"ended_at":null,"metadata":null,`+
+			`"STATUS":"shadow","owner":"ops","tags":[1,"two"]}`) {
 		t.Errorf("Job JSON = %s", text)
 	}
 }
@@ -720,7 +722,14 @@ func TestClosed(t *testing.T) {
 		_, err3 := d.ListStatus(Filter{})
 		_, err4 := d.JobLogs("a")
 		_, err5 := d.UpdateStatusJSON([]byte(`{}`))
-		for i, err := range []error{err1, err2, err3, err4, err5} {
+		_, err6 := d.Query(Query{})
+		_, err7 := d.Count(Filter{})
+		it := d.Iterate(Query{})
+		if it.Next() {
+			t.Errorf("an iterator on a closed DB returned %+v", it.Job())
+		}
+		err8 := it.Err()
+		for i, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
 			if !errors.Is(err, ErrClosed) {
 				t.Errorf("call %d on a closed DB: %v, want ErrClosed", i, err)
 			}

@@ -145,6 +145,11 @@
 #define JOBDB_MAX_LOG_BYTES ((16 * 1024) * 1024)
 
 /**
+ * How much a read returns when the request does not say.
+ */
+#define DEFAULT_MAX_BYTES (1024 * 1024)
+
+/**
  * The largest page a query may ask for.
  */
 #define MAX_LIMIT 100000
@@ -413,6 +418,37 @@ int jobdb_count(JobDb *db, const char *filter_json, char **out_json);
  * See the conventions at the top of this header.
  */
 int jobdb_job_logs(JobDb *db, const char *self_id, char **out_json);
+
+/**
+ * Reads part of one log: from an offset, to follow a growing log, or its
+ * last bytes or lines, in time and memory that do not grow with the
+ * file.
+ *
+ * `request_json` is `{"self_id": "j", "stream": "stdout"}` (or
+ * `"stderr"`) with at most one of `"offset"` (default 0),
+ * `"tail_bytes"` and `"tail_lines"`, and optionally `"max_bytes"` (the
+ * most returned, default 1048576, at most `JOBDB_MAX_LOG_BYTES`) and
+ * `"encoding"`: `"text"` (default; bytes that are not UTF-8 are replaced
+ * with U+FFFD, and at a cut a character may be split) or `"base64"`
+ * (the exact bytes).
+ *
+ * On success, returns `JOBDB_OK` and stores in `*out_json` `{"self_id",
+ * "stream", "path", "size", "offset", "next_offset", "eof", "restarted",
+ * "text", "base64", "invalid_utf8"}`: the bytes from `offset` up to
+ * `next_offset`, where the next read continues. `eof` tells whether the
+ * read reached the end of the file as it was when opened. When the file is
+ * shorter than the offset asked for, as after a rotation, the read starts
+ * again from 0 and `restarted` is true. A tail of lines longer than
+ * `max_bytes` is cut to its last `max_bytes`.
+ *
+ * Returns `JOBDB_ERR_NOT_FOUND` for an unknown job or a missing file,
+ * `JOBDB_ERR_NO_LOGS` for a job without `logdir` or `logfile`, and
+ * `JOBDB_ERR_IO` for a file that is not a regular file or cannot be read.
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_read_log(JobDb *db, const char *request_json, char **out_json);
 
 /**
  * Frees a string that a jobdb function returned. NULL is ignored. Each

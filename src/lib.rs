@@ -9,6 +9,7 @@
 pub mod error;
 pub mod ffi;
 pub mod filter;
+pub mod log_range;
 pub mod logs;
 pub mod query;
 pub mod record;

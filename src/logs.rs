@@ -108,6 +108,32 @@ fn read_stream(path: &str) -> LogStream {
 /// Reads a regular file of at most [`MAX_LOG_BYTES`], also when it grows
 /// while being read.
 fn read_bounded(path: &str) -> Result<Vec<u8>> {
+    let (file, size) = open_regular(path)?;
+    let too_large = || {
+        Error::new(
+            Code::TooLarge,
+            format!(
+                "log file {path} is larger than {MAX_LOG_BYTES} bytes, the most jobdb \
+                 reads whole; read it in parts with jobdb_read_log"
+            ),
+        )
+    };
+    if size > MAX_LOG_BYTES {
+        return Err(too_large());
+    }
+
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_LOG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| read_error(path, err))?;
+    if bytes.len() as u64 > MAX_LOG_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Opens a log file that must be a regular file, and returns its size.
+pub(crate) fn open_regular(path: &str) -> Result<(File, u64)> {
     let file = open_without_blocking(path)?;
     let meta = file
         .metadata()
@@ -129,27 +155,11 @@ fn read_bounded(path: &str) -> Result<Vec<u8>> {
             format!("log file {path} is {kind}, not a regular file"),
         ));
     }
+    Ok((file, meta.len()))
+}
 
-    let too_large = || {
-        Error::new(
-            Code::TooLarge,
-            format!(
-                "log file {path} is larger than {MAX_LOG_BYTES} bytes, the most jobdb reads whole"
-            ),
-        )
-    };
-    if meta.len() > MAX_LOG_BYTES {
-        return Err(too_large());
-    }
-
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_LOG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| Error::new(Code::Io, format!("cannot read log file {path}: {err}")))?;
-    if bytes.len() as u64 > MAX_LOG_BYTES {
-        return Err(too_large());
-    }
-    Ok(bytes)
+pub(crate) fn read_error(path: &str, err: std::io::Error) -> Error {
+    Error::new(Code::Io, format!("cannot read log file {path}: {err}"))
 }
 
 /// Opening a FIFO for reading would wait for a writer; O_NONBLOCK makes it

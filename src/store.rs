@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Code, Error, Result, quoted};
 use crate::filter::JobFilter;
+use crate::log_range::{self, LogRange, LogRequest};
 use crate::logs::{self, JobLogs};
 use crate::query::Query;
 use crate::record::{Job, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object};
@@ -420,6 +421,12 @@ impl Store {
     pub fn job_logs(&self, self_id: &str) -> Result<JobLogs> {
         let job = self.get_status(self_id)?;
         logs::read_job_logs(&job)
+    }
+
+    /// Part of one of the job's logs. See [`log_range::read_log`].
+    pub fn read_log(&self, request: &LogRequest) -> Result<LogRange> {
+        let job = self.get_status(&request.self_id)?;
+        log_range::read_log(&job, request)
     }
 
     /// The SQLite query plan of `list_status` for a filter, one line per

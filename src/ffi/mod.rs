@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
+use crate::log_range::LogRequest;
 use crate::query::Query;
 use crate::record::JobPatch;
 use crate::retention::DeleteRequest;
@@ -485,6 +486,48 @@ pub unsafe extern "C" fn jobdb_job_logs(
         json_call(out_json, || {
             let store = handles::lookup(db)?;
             to_json(&store.job_logs(self_id_arg(self_id)?)?)
+        })
+    }
+}
+
+/// Reads part of one log: from an offset, to follow a growing log, or its
+/// last bytes or lines, in time and memory that do not grow with the
+/// file.
+///
+/// `request_json` is `{"self_id": "j", "stream": "stdout"}` (or
+/// `"stderr"`) with at most one of `"offset"` (default 0),
+/// `"tail_bytes"` and `"tail_lines"`, and optionally `"max_bytes"` (the
+/// most returned, default 1048576, at most `JOBDB_MAX_LOG_BYTES`) and
+/// `"encoding"`: `"text"` (default; bytes that are not UTF-8 are replaced
+/// with U+FFFD, and at a cut a character may be split) or `"base64"`
+/// (the exact bytes).
+///
+/// On success, returns `JOBDB_OK` and stores in `*out_json` `{"self_id",
+/// "stream", "path", "size", "offset", "next_offset", "eof", "restarted",
+/// "text", "base64", "invalid_utf8"}`: the bytes from `offset` up to
+/// `next_offset`, where the next read continues. `eof` tells whether the
+/// read reached the end of the file as it was when opened. When the file is
+/// shorter than the offset asked for, as after a rotation, the read starts
+/// again from 0 and `restarted` is true. A tail of lines longer than
+/// `max_bytes` is cut to its last `max_bytes`.
+///
+/// Returns `JOBDB_ERR_NOT_FOUND` for an unknown job or a missing file,
+/// `JOBDB_ERR_NO_LOGS` for a job without `logdir` or `logfile`, and
+/// `JOBDB_ERR_IO` for a file that is not a regular file or cannot be read.
+///
+/// # Safety
+/// See the conventions at the top of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn jobdb_read_log(
+    db: *mut JobDb,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    unsafe {
+        json_call(out_json, || {
+            let store = handles::lookup(db)?;
+            let request = LogRequest::parse(strings::json_str(request_json, "request_json")?)?;
+            to_json(&store.read_log(&request)?)
         })
     }
 }
