@@ -26,9 +26,14 @@
  *   {"self_id": "build-42", "status": "running",
  *    "last_update": "2024-05-01T12:00:00.000000Z", "last_pid": 4242,
  *    "dirname": null, "cwd": "/srv", "logdir": "/srv/logs",
- *    "logfile": "build-42"}
+ *    "logfile": "build-42", "exit_code": null, "command": "make",
+ *    "created_at": "2024-05-01T11:59:00.000000Z", "started_at": null,
+ *    "ended_at": null, "metadata": {"owner": "ci"}}
  * followed by any fields another program stored that jobdb does not know
- * (kept as they are). Timestamps are returned in UTC with a Z; they are
+ * (kept as they are). The first eight are nodejobs' fields. created_at is
+ * set by jobdb on the job's first write, unless that write gives it, and
+ * never changes after; metadata is the caller's own object, replaced
+ * whole by an update. Timestamps are returned in UTC with a Z; they are
  * stored as nodejobs stores them, naive UTC without the Z, to the
  * microsecond. Input timestamps may carry Z or an offset; without one
  * they are taken as UTC.
@@ -143,16 +148,6 @@
  * which JSON escapes.
  */
 #define JOBDB_MAX_LOG_BYTES ((16 * 1024) * 1024)
-
-/**
- * How much a read returns when the request does not say.
- */
-#define DEFAULT_MAX_BYTES (1024 * 1024)
-
-/**
- * The largest page a query may ask for.
- */
-#define MAX_LIMIT 100000
 
 /**
  * An open database. Opaque: obtain one from `jobdb_open`, release it with
@@ -362,8 +357,9 @@ int jobdb_list_status(JobDb *db, const char *filter_json, char **out_json);
  * `query_json` is NULL for every job in `self_id` order, or an object
  * with any of:
  * - `"filter"`: as for `jobdb_list_status`, operators included;
- * - `"order_by"`: `"self_id"` (default) or `"last_update"`; ties are
- *   broken by `self_id`;
+ * - `"order_by"`: `"self_id"` (default), `"last_update"`,
+ *   `"created_at"`, `"started_at"` or `"ended_at"`; ties are broken by
+ *   `self_id`;
  * - `"descending"`: true for newest or highest first (default false);
  * - `"limit"`: the page size, from 1 to 100000 (default: no limit);
  * - `"cursor"`: the `next_cursor` of the previous page.
@@ -449,6 +445,30 @@ int jobdb_job_logs(JobDb *db, const char *self_id, char **out_json);
  * See the conventions at the top of this header.
  */
 int jobdb_read_log(JobDb *db, const char *request_json, char **out_json);
+
+/**
+ * The jobs that changed since a cursor, so that a monitor can poll
+ * cheaply instead of listing everything. It sees every write to the
+ * database, by jobdb or by nodejobs, from any process.
+ *
+ * `request_json` is NULL, or `{"cursor": "...", "limit": 1000}` with
+ * both members optional: without a cursor the feed starts from the
+ * beginning and returns every job; `limit` (1 to 100000, default 1000)
+ * caps one reply.
+ *
+ * On success, returns `JOBDB_OK` and stores in `*out_json`
+ * `{"changes": [{"self_id": ..., "record": {...}}, ...], "next_cursor":
+ * "...", "more": false}`. Each job appears once, with its record as it is
+ * now, or a null record when it was deleted; changes come in the order of
+ * each job's latest change. Pass `next_cursor` to the next call, even
+ * when nothing changed; `more` is true when the limit cut the reply. A
+ * cursor from another database, or text that is no cursor, is
+ * `JOBDB_ERR_SCHEMA` with `field` "cursor".
+ *
+ * # Safety
+ * See the conventions at the top of this header.
+ */
+int jobdb_changes(JobDb *db, const char *request_json, char **out_json);
 
 /**
  * Frees a string that a jobdb function returned. NULL is ignored. Each

@@ -6,6 +6,7 @@
 //! raw pointer. The C ABI in [`ffi`] converts arguments, guards against
 //! panics and delegates; `include/jobdb.h` is generated from it.
 
+pub mod changes;
 pub mod error;
 pub mod ffi;
 pub mod filter;

@@ -15,7 +15,7 @@ use crate::logs::{MAX_LOG_BYTES, log_paths, open_regular, read_error};
 use crate::record::{Job, describe, parse_pairs};
 
 /// How much a read returns when the request does not say.
-pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 
 /// How far back a tail read looks at a time.
 const TAIL_CHUNK: u64 = 64 * 1024;

@@ -16,7 +16,7 @@ use crate::filter::JobFilter;
 use crate::record::{describe, parse_pairs};
 
 /// The largest page a query may ask for.
-pub const MAX_LIMIT: u64 = 100_000;
+pub(crate) const MAX_LIMIT: u64 = 100_000;
 
 const CURSOR_VERSION: u64 = 1;
 

@@ -251,11 +251,13 @@ impl JobPatch {
 
         for (name, value) in parse_pairs(json, "job record")? {
             let kind = kind_of(&name).ok_or_else(|| unknown_field(&name, "job record"))?;
-            if kind == Kind::SetOnCreate {
+            if kind == Kind::SetOnCreate && value.is_null() {
                 return Err(Error::field(
                     Code::Schema,
                     &name,
-                    format!("{name} is set by jobdb when it first writes the job"),
+                    format!(
+                        "{name} cannot be null; leave it out and jobdb records when it first writes the job"
+                    ),
                 ));
             }
             if kind == Kind::Time && value.is_null() {
@@ -325,7 +327,33 @@ impl JobPatch {
     pub fn apply_to_new(&self, object: &mut Map<String, Value>) {
         let now = Timestamp::now();
         self.apply_at(object, now);
-        object.insert("created_at".into(), Value::String(now.to_stored()));
+        if !self.changes.contains_key("created_at") {
+            object.insert("created_at".into(), Value::String(now.to_stored()));
+        }
+    }
+
+    /// Refuses a `created_at` that differs from the one stored: it is set
+    /// once. Giving the stored value back, as a record read and written
+    /// again does, is fine, and so is setting it on a job that has none.
+    pub fn check_created_at(&self, stored: &Map<String, Value>) -> Result<()> {
+        let (Some(given), Some(current)) =
+            (self.changes.get("created_at"), stored.get("created_at"))
+        else {
+            return Ok(());
+        };
+        let instant = |value: &Value| value.as_str().and_then(|text| Timestamp::parse(text).ok());
+        if instant(given) == instant(current) {
+            return Ok(());
+        }
+        Err(Error::field(
+            Code::Schema,
+            "created_at",
+            format!(
+                "created_at is set once; job {} was created at {}",
+                quoted(&self.self_id),
+                describe(current)
+            ),
+        ))
     }
 
     /// Writes the patch over a stored object: given fields overwrite, null

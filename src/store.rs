@@ -18,6 +18,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
 
+use crate::changes::{self, Change, Changes, ChangesRequest};
 use crate::error::{Code, Error, Result, quoted};
 use crate::filter::JobFilter;
 use crate::log_range::{self, LogRange, LogRequest};
@@ -402,6 +403,41 @@ impl Store {
         Ok(deletion)
     }
 
+    /// The jobs that changed after the request's cursor, oldest change
+    /// first, each with its record now (null once deleted).
+    pub fn changes(&self, request: &ChangesRequest) -> Result<Changes> {
+        let conn = self.lock();
+        let database = changes::database_id(&conn)?;
+        let after = changes::decode_cursor(request.cursor(), &database)?;
+
+        let mut statement = conn.prepare_cached(
+            "SELECT seq, self_id FROM jobdb_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let entries = statement
+            .query_map((after, request.limit as i64 + 1), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+
+        let more = entries.len() as u64 > request.limit;
+        let mut last_seq = after;
+        let mut found = Vec::new();
+        for (seq, self_id) in entries.into_iter().take(request.limit as usize) {
+            let rows = select_rows(&conn, &self_id)?;
+            let record = match rows.last() {
+                Some(newest) => Some(Job::from_row(&newest.key, &newest.object)?),
+                None => None,
+            };
+            found.push(Change { self_id, record });
+            last_seq = seq;
+        }
+        Ok(Changes {
+            changes: found,
+            next_cursor: changes::encode_cursor(last_seq, &database),
+            more,
+        })
+    }
+
     /// How many jobs match a filter, without reading them.
     pub fn count(&self, filter: &JobFilter) -> Result<u64> {
         let mut args = Vec::new();
@@ -505,6 +541,7 @@ fn write_patch(tx: &Connection, patch: &JobPatch, condition: Option<&JobFilter>)
             if let Some(condition) = condition {
                 check_condition(tx, newest, condition)?;
             }
+            patch.check_created_at(&newest.object)?;
             let mut object = newest.object.clone();
             // nodejobs finds a row to replace by the `_id` inside its
             // JSON, so that key must match the row's primary key.
@@ -583,15 +620,13 @@ fn configure(conn: &Connection, options: &Options) -> Result<()> {
 /// Creates what is missing. The check comes first, as a plain read, so
 /// that opening an existing database never waits for the write lock.
 fn ensure_schema(conn: &mut Connection) -> Result<()> {
-    let wanted = 1 + INDEXES.len() as i64;
-    let names: Vec<&str> = INDEXES.iter().map(|(name, _)| *name).collect();
+    let mut names: Vec<&str> = vec!["process_status"];
+    names.extend(INDEXES.iter().map(|(name, _)| *name));
+    names.extend(changes::OBJECT_NAMES);
+    let wanted = names.len() as i64;
     let marks = vec!["?"; names.len()].join(", ");
     let present: i64 = conn.query_row(
-        &format!(
-            "SELECT count(*) FROM sqlite_master WHERE \
-             (type = 'table' AND name = 'process_status') OR \
-             (type = 'index' AND name IN ({marks}))"
-        ),
+        &format!("SELECT count(*) FROM sqlite_master WHERE name IN ({marks})"),
         params_from_iter(names),
         |row| row.get(0),
     )?;
@@ -610,6 +645,7 @@ fn ensure_schema(conn: &mut Connection) -> Result<()> {
             ))
         })?;
     }
+    changes::create(&tx)?;
     tx.commit()?;
     Ok(())
 }

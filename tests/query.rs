@@ -306,8 +306,15 @@ fn richer_fields_are_stored_filtered_and_ordered() {
             r#"{"self_id":"run-1","created_at":"2024-01-01T00:00:00Z"}"#,
         ),
         JOBDB_ERR_SCHEMA,
-        "set by jobdb",
+        "created_at is set once",
     );
+
+    // A record read back can be written back as it is, created_at and all.
+    let mut round_trip = get(&db, "run-2");
+    round_trip["status"] = json!("archived");
+    let written = update(&db, &round_trip.to_string());
+    assert_eq!(written["created_at"], round_trip["created_at"]);
+    assert_eq!(written["status"], "archived");
 
     let failed = list(&db, Some(r#"{"exit_code":{"$ne":0}}"#));
     assert_eq!(
@@ -342,6 +349,13 @@ fn richer_fields_are_stored_filtered_and_ordered() {
         JOBDB_ERR_SCHEMA,
         "cannot be filtered",
     );
+
+    // The first write may give created_at, say when copying a job over.
+    let copied = update(
+        &db,
+        r#"{"self_id":"copied","status":"finished","exit_code":0,"created_at":"2023-01-01T00:00:00+01:00"}"#,
+    );
+    assert_eq!(copied["created_at"], "2022-12-31T23:00:00.000000Z");
 }
 
 #[test]

@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let end = input.iter().position(|&b| b == 0).unwrap_or(input.len());
     let arg = CString::new(&input[..end]).unwrap();
 
-    if selector % 10 == 9 {
+    if selector % 11 == 10 {
         let dir = tempfile::tempdir().unwrap();
         let path = CString::new(dir.path().to_str().unwrap()).unwrap();
         let (mut handle, mut error) = (ptr::null_mut(), ptr::null_mut());
@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
 
-    let calls: [JsonFn; 9] = [
+    let calls: [JsonFn; 10] = [
         jobdb_update_status,
         jobdb_list_status,
         jobdb_get_status,
@@ -86,8 +86,9 @@ fuzz_target!(|data: &[u8]| {
         jobdb_update_many,
         jobdb_delete,
         jobdb_read_log,
+        jobdb_changes,
     ];
-    let call = calls[usize::from(selector % 10)];
+    let call = calls[usize::from(selector % 11)];
     let mut out = ptr::null_mut();
     let code = unsafe { call(db(), arg.as_ptr(), &mut out) };
     check_reply(code, out);

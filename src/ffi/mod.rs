@@ -15,6 +15,7 @@ use std::ptr;
 
 use serde::Serialize;
 
+use crate::changes::ChangesRequest;
 use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
 use crate::log_range::LogRequest;
@@ -400,8 +401,9 @@ pub unsafe extern "C" fn jobdb_list_status(
 /// `query_json` is NULL for every job in `self_id` order, or an object
 /// with any of:
 /// - `"filter"`: as for `jobdb_list_status`, operators included;
-/// - `"order_by"`: `"self_id"` (default) or `"last_update"`; ties are
-///   broken by `self_id`;
+/// - `"order_by"`: `"self_id"` (default), `"last_update"`,
+///   `"created_at"`, `"started_at"` or `"ended_at"`; ties are broken by
+///   `self_id`;
 /// - `"descending"`: true for newest or highest first (default false);
 /// - `"limit"`: the page size, from 1 to 100000 (default: no limit);
 /// - `"cursor"`: the `next_cursor` of the previous page.
@@ -528,6 +530,42 @@ pub unsafe extern "C" fn jobdb_read_log(
             let store = handles::lookup(db)?;
             let request = LogRequest::parse(strings::json_str(request_json, "request_json")?)?;
             to_json(&store.read_log(&request)?)
+        })
+    }
+}
+
+/// The jobs that changed since a cursor, so that a monitor can poll
+/// cheaply instead of listing everything. It sees every write to the
+/// database, by jobdb or by nodejobs, from any process.
+///
+/// `request_json` is NULL, or `{"cursor": "...", "limit": 1000}` with
+/// both members optional: without a cursor the feed starts from the
+/// beginning and returns every job; `limit` (1 to 100000, default 1000)
+/// caps one reply.
+///
+/// On success, returns `JOBDB_OK` and stores in `*out_json`
+/// `{"changes": [{"self_id": ..., "record": {...}}, ...], "next_cursor":
+/// "...", "more": false}`. Each job appears once, with its record as it is
+/// now, or a null record when it was deleted; changes come in the order of
+/// each job's latest change. Pass `next_cursor` to the next call, even
+/// when nothing changed; `more` is true when the limit cut the reply. A
+/// cursor from another database, or text that is no cursor, is
+/// `JOBDB_ERR_SCHEMA` with `field` "cursor".
+///
+/// # Safety
+/// See the conventions at the top of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn jobdb_changes(
+    db: *mut JobDb,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    unsafe {
+        json_call(out_json, || {
+            let store = handles::lookup(db)?;
+            let request =
+                ChangesRequest::parse(strings::optional_json_str(request_json, "request_json")?)?;
+            to_json(&store.changes(&request)?)
         })
     }
 }

@@ -241,8 +241,9 @@ static void test_version_and_code_names(void)
     CHECK_STREQ(jobdb_code_name(JOBDB_ERR_NOT_FOUND), "JOBDB_ERR_NOT_FOUND");
     CHECK_STREQ(jobdb_code_name(JOBDB_ERR_INTERNAL), "JOBDB_ERR_INTERNAL");
     CHECK_STREQ(jobdb_code_name(-1), "JOBDB_ERR_UNKNOWN");
-    CHECK_STREQ(jobdb_code_name(JOBDB_ERR_INTERNAL + 1), "JOBDB_ERR_UNKNOWN");
-    for (code = JOBDB_ERR_INVALID_ARGUMENT; code <= JOBDB_ERR_INTERNAL;
+    CHECK_STREQ(jobdb_code_name(JOBDB_ERR_CONFLICT), "JOBDB_ERR_CONFLICT");
+    CHECK_STREQ(jobdb_code_name(JOBDB_ERR_CONFLICT + 1), "JOBDB_ERR_UNKNOWN");
+    for (code = JOBDB_ERR_INVALID_ARGUMENT; code <= JOBDB_ERR_CONFLICT;
          code++) {
         const char *name = jobdb_code_name(code);
 

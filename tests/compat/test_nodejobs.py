@@ -637,3 +637,22 @@ def test_fields_jobdb_adds_survive_nodejobs(folder, jobdb, call, nodejobs):
     for field in ("exit_code", "command", "created_at", "started_at", "ended_at", "metadata"):
         assert after[field] == written[field], field
     assert rows_for(folder, "rich") == 1
+
+
+def test_the_change_feed_sees_nodejobs_writes(folder, jobdb, call, nodejobs):
+    """nodejobs replaces a row by deleting and inserting it; jobdb's
+    triggers record both, so a monitor polling jobdb_changes sees the
+    job, once, with its record as nodejobs left it."""
+    jobdb.update({"self_id": "watched", "status": "starting"})
+    code, start = call("changes", None)
+    assert code == JOBDB_OK, start
+
+    nj = nodejobs(folder)
+    nj.update_status({"self_id": "watched", "status": "running", "last_pid": 77})
+    nj.update_status({"self_id": "new-from-nodejobs", "status": "starting"})
+
+    code, seen = call("changes", json.dumps({"cursor": start["next_cursor"]}))
+    assert code == JOBDB_OK, seen
+    by_id = {change["self_id"]: change["record"] for change in seen["changes"]}
+    assert list(by_id) == ["watched", "new-from-nodejobs"]
+    assert by_id["watched"]["status"] == "running" and by_id["watched"]["last_pid"] == 77
