@@ -52,7 +52,10 @@ example-python: build
 
 # Installs the shared library with its soname links, the static library,
 # the header and a pkg-config file. DESTDIR is prepended for packaging.
-install: build
+# It copies what `make build` made, so that `sudo make install` needs no
+# Rust toolchain for root; it builds only when nothing is built yet.
+install: | $(RELEASE_DIR)/libjobdb.so
+	@case "$(PREFIX)" in /*) ;; *) echo "PREFIX must be an absolute path" >&2; exit 1;; esac
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 755 $(RELEASE_DIR)/libjobdb.so \
 		$(DESTDIR)$(LIBDIR)/libjobdb.so.$(VERSION)
@@ -78,7 +81,10 @@ test: test-rust check-header test-install test-go test-python test-fuzz \
 
 # Installs into target/stage and builds the C example from there with
 # pkg-config, as the README shows, shared and static.
-test-install:
+$(RELEASE_DIR)/libjobdb.so:
+	$(CARGO) build --release
+
+test-install: build
 	rm -rf $(STAGE)
 	$(MAKE) install PREFIX=$(STAGE)
 	sh tests/install/check.sh $(STAGE)
