@@ -475,3 +475,32 @@ fn a_batch_is_all_or_nothing_and_names_the_bad_record() {
     let (code, reply) = call(jobdb_update_many, &db, "[]");
     assert_eq!((code, reply), (JOBDB_OK, json!({"jobs": []})));
 }
+
+#[test]
+fn a_key_twice_in_a_nested_object_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = seeded(tmp.path());
+    for (call_fn, text) in [
+        (jobdb_count as JsonCall, r#"{"last_pid":{"$gt":1,"$gt":5}}"#),
+        (
+            jobdb_query,
+            r#"{"filter":{"status":"x","status":"running"}}"#,
+        ),
+        (
+            jobdb_update_status,
+            r#"{"self_id":"job-01","metadata":{"a":1,"a":2}}"#,
+        ),
+    ] {
+        assert_error(
+            call(call_fn, &db, text),
+            JOBDB_ERR_SCHEMA,
+            "appears twice in one object",
+        );
+    }
+}
+
+type JsonCall = unsafe extern "C" fn(
+    *mut JobDb,
+    *const std::ffi::c_char,
+    *mut *mut std::ffi::c_char,
+) -> std::ffi::c_int;
