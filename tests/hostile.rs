@@ -385,7 +385,7 @@ fn a_log_that_grows_while_it_is_read_is_read_in_bounded_time_and_memory() {
             let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
             let line = [b'x'; 4096];
             let mut written = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && written < (64 << 20) {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && written < (8 << 20) {
                 file.write_all(&line).unwrap();
                 written += line.len() as u64;
             }
