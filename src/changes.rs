@@ -15,8 +15,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{Code, Error, Result, quoted};
-use crate::record::{Job, describe, parse_pairs};
+use crate::error::{Code, Error, Result};
+use crate::record::{Job, parse_pairs, unknown_member, wrong_value};
 
 /// The most changes one call returns when the request does not say.
 pub(crate) const DEFAULT_LIMIT: u64 = 1000;
@@ -102,13 +102,7 @@ impl ChangesRequest {
             return Ok(request);
         };
         for (name, value) in parse_pairs(json, "changes request")? {
-            let wrong = |expected: &str| {
-                Error::field(
-                    Code::Schema,
-                    &name,
-                    format!("{name} must be {expected}, not {}", describe(&value)),
-                )
-            };
+            let wrong = |expected: &str| wrong_value(&name, expected, &value);
             match name.as_str() {
                 "cursor" if value.is_null() => request.cursor = None,
                 "cursor" => {
@@ -124,14 +118,10 @@ impl ChangesRequest {
                         .ok_or_else(|| wrong("a whole number from 1 to 100000"))?;
                 }
                 _ => {
-                    return Err(Error::field(
-                        Code::Schema,
+                    return Err(unknown_member(
                         &name,
-                        format!(
-                            "{} is not a member of a changes request; the members are \
-                             cursor and limit",
-                            quoted(&name)
-                        ),
+                        "a changes request",
+                        "cursor and limit",
                     ));
                 }
             }

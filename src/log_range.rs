@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use crate::error::{Code, Error, Result, quoted};
-use crate::logs::{MAX_LOG_BYTES, log_paths, open_regular, read_error};
-use crate::record::{Job, describe, parse_pairs};
+use crate::error::{Code, Error, Result};
+use crate::logs::{MAX_LOG_BYTES, log_location, log_paths, open_regular, read_error};
+use crate::record::{Job, parse_pairs, unknown_member, wrong_value};
 
 /// How much a read returns when the request does not say.
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
@@ -58,13 +58,7 @@ impl LogRequest {
         let mut base64 = false;
 
         for (name, value) in parse_pairs(json, "log request")? {
-            let wrong = |expected: &str| {
-                Error::field(
-                    Code::Schema,
-                    &name,
-                    format!("{name} must be {expected}, not {}", describe(&value)),
-                )
-            };
+            let wrong = |expected: &str| wrong_value(&name, expected, &value);
             let count = || value.as_u64().ok_or_else(|| wrong("a whole number"));
             match name.as_str() {
                 "self_id" => match value.as_str() {
@@ -107,14 +101,10 @@ impl LogRequest {
                     }
                 }
                 _ => {
-                    return Err(Error::field(
-                        Code::Schema,
+                    return Err(unknown_member(
                         &name,
-                        format!(
-                            "{} is not a member of a log request; the members are self_id, \
-                             stream, offset, tail_bytes, tail_lines, max_bytes and encoding",
-                            quoted(&name)
-                        ),
+                        "a log request",
+                        "self_id, stream, offset, tail_bytes, tail_lines, max_bytes and encoding",
                     ));
                 }
             }
@@ -159,18 +149,7 @@ pub struct LogRange {
 
 /// Reads the part of a job's log that the request names.
 pub fn read_log(job: &Job, request: &LogRequest) -> Result<LogRange> {
-    let missing = |field: &str| {
-        Error::field(
-            Code::NoLogs,
-            field,
-            format!(
-                "job {} records no {field}, so it has no logs to read",
-                quoted(&job.self_id)
-            ),
-        )
-    };
-    let logdir = job.logdir.as_deref().ok_or_else(|| missing("logdir"))?;
-    let logfile = job.logfile.as_deref().ok_or_else(|| missing("logfile"))?;
+    let (logdir, logfile) = log_location(job)?;
     let [stdout, stderr] = log_paths(logdir, logfile);
     let (path, stream) = match request.stream {
         Stream::Stdout => (stdout, "stdout"),

@@ -50,6 +50,17 @@ pub struct LogStream {
 /// Reads both logs of a job. Fails only when the record names no log
 /// location; problems with the files are reported per stream.
 pub fn read_job_logs(job: &Job) -> Result<JobLogs> {
+    let (logdir, logfile) = log_location(job)?;
+    let [stdout, stderr] = log_paths(logdir, logfile);
+    Ok(JobLogs {
+        self_id: job.self_id.clone(),
+        stdout: read_stream(&stdout),
+        stderr: read_stream(&stderr),
+    })
+}
+
+/// The job's `logdir` and `logfile`, or `NoLogs` naming the one missing.
+pub(crate) fn log_location(job: &Job) -> Result<(&str, &str)> {
     let missing = |field: &str| {
         Error::field(
             Code::NoLogs,
@@ -62,13 +73,7 @@ pub fn read_job_logs(job: &Job) -> Result<JobLogs> {
     };
     let logdir = job.logdir.as_deref().ok_or_else(|| missing("logdir"))?;
     let logfile = job.logfile.as_deref().ok_or_else(|| missing("logfile"))?;
-
-    let [stdout, stderr] = log_paths(logdir, logfile);
-    Ok(JobLogs {
-        self_id: job.self_id.clone(),
-        stdout: read_stream(&stdout),
-        stderr: read_stream(&stderr),
-    })
+    Ok((logdir, logfile))
 }
 
 /// The stdout and stderr files of a job, joined as nodejobs joins them.

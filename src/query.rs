@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-use crate::error::{Code, Error, Result, quoted};
+use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
-use crate::record::{describe, parse_pairs};
+use crate::record::{parse_pairs, unknown_member, wrong_value};
 
 /// The largest page a query may ask for.
 pub(crate) const MAX_LIMIT: u64 = 100_000;
@@ -81,13 +81,7 @@ impl Query {
 
         let mut cursor = None;
         for (name, value) in parse_pairs(json, "query")? {
-            let wrong = |expected: &str| {
-                Error::field(
-                    Code::Schema,
-                    &name,
-                    format!("{name} must be {expected}, not {}", describe(&value)),
-                )
-            };
+            let wrong = |expected: &str| wrong_value(&name, expected, &value);
             match name.as_str() {
                 "filter" => query.filter = JobFilter::from_value(&value)?,
                 "order_by" => {
@@ -114,14 +108,10 @@ impl Query {
                     cursor = Some(text.to_owned());
                 }
                 _ => {
-                    return Err(Error::field(
-                        Code::Schema,
+                    return Err(unknown_member(
                         &name,
-                        format!(
-                            "{} is not a query member; the members are filter, \
-                             order_by, descending, limit and cursor",
-                            quoted(&name)
-                        ),
+                        "a query",
+                        "filter, order_by, descending, limit and cursor",
                     ));
                 }
             }

@@ -88,13 +88,7 @@ pub(crate) fn unknown_field(name: &str, what: &str) -> Error {
 /// nodejobs' form, everything else unchanged. Null passes through for the
 /// fields that may be null.
 pub(crate) fn normalize(name: &str, kind: Kind, value: &Value) -> Result<Value> {
-    let wrong = |expected: &str| {
-        Error::field(
-            Code::Schema,
-            name,
-            format!("{name} must be {expected}, not {}", describe(value)),
-        )
-    };
+    let wrong = |expected: &str| wrong_value(name, expected, value);
 
     match (kind, value) {
         (Kind::RequiredText, Value::String(text)) if text.is_empty() => {
@@ -136,6 +130,28 @@ fn check_text(name: &str, text: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The error for a member `name` whose value is not what it must be.
+pub(crate) fn wrong_value(name: &str, expected: &str, value: &Value) -> Error {
+    Error::field(
+        Code::Schema,
+        name,
+        format!("{name} must be {expected}, not {}", describe(value)),
+    )
+}
+
+/// The error for a member `name` that a request of kind `what` does not
+/// have; `members` lists those it does.
+pub(crate) fn unknown_member(name: &str, what: &str, members: &str) -> Error {
+    Error::field(
+        Code::Schema,
+        name,
+        format!(
+            "{} is not a member of {what}; the members are {members}",
+            quoted(name)
+        ),
+    )
 }
 
 /// A short description of a JSON value for error messages.

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use crate::error::{Code, Error, Result, quoted};
+use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
 use crate::logs::log_paths;
-use crate::record::{Job, describe, parse_pairs};
+use crate::record::{Job, parse_pairs, unknown_member, wrong_value};
 
 /// What to delete: the jobs matching `filter`, except the `keep_newest`
 /// with the latest `last_update`.
@@ -30,13 +30,7 @@ impl DeleteRequest {
             remove_logs: false,
         };
         for (name, value) in parse_pairs(json, "delete request")? {
-            let wrong = |expected: &str| {
-                Error::field(
-                    Code::Schema,
-                    &name,
-                    format!("{name} must be {expected}, not {}", describe(&value)),
-                )
-            };
+            let wrong = |expected: &str| wrong_value(&name, expected, &value);
             match name.as_str() {
                 "filter" if value.is_object() => filter = Some(JobFilter::from_value(&value)?),
                 "filter" => return Err(wrong("a filter object")),
@@ -50,14 +44,10 @@ impl DeleteRequest {
                     request.remove_logs = value.as_bool().ok_or_else(|| wrong("true or false"))?
                 }
                 _ => {
-                    return Err(Error::field(
-                        Code::Schema,
+                    return Err(unknown_member(
                         &name,
-                        format!(
-                            "{} is not a member of a delete request; the members are \
-                             filter, keep_newest, dry_run and remove_logs",
-                            quoted(&name)
-                        ),
+                        "a delete request",
+                        "filter, keep_newest, dry_run and remove_logs",
                     ));
                 }
             }

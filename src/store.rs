@@ -24,7 +24,9 @@ use crate::filter::JobFilter;
 use crate::log_range::{self, LogRange, LogRequest};
 use crate::logs::{self, JobLogs};
 use crate::query::Query;
-use crate::record::{Job, JobPatch, ROW_ID_KEY, describe, parse_pairs, parse_stored_object};
+use crate::record::{
+    Job, JobPatch, ROW_ID_KEY, parse_pairs, parse_stored_object, unknown_member, wrong_value,
+};
 use crate::retention::{self, DeleteRequest, Deletion};
 
 /// The file jobdb and nodejobs keep in the database folder.
@@ -125,13 +127,7 @@ impl Options {
         };
 
         for (name, value) in parse_pairs(json, "options object")? {
-            let wrong = |expected: &str| {
-                Error::field(
-                    Code::Schema,
-                    &name,
-                    format!("{name} must be {expected}, not {}", describe(&value)),
-                )
-            };
+            let wrong = |expected: &str| wrong_value(&name, expected, &value);
             match name.as_str() {
                 "busy_timeout_ms" => {
                     let millis = value
@@ -150,13 +146,10 @@ impl Options {
                     };
                 }
                 _ => {
-                    return Err(Error::field(
-                        Code::Schema,
+                    return Err(unknown_member(
                         &name,
-                        format!(
-                            "{} is not an option; the options are busy_timeout_ms and synchronous",
-                            quoted(&name)
-                        ),
+                        "the options",
+                        "busy_timeout_ms and synchronous",
                     ));
                 }
             }

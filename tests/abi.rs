@@ -397,7 +397,11 @@ fn open_reports_options_and_file_problems() {
     let (code, err) = try_open(tmp.path(), Some(r#"{"busy_timeout":5}"#))
         .err()
         .unwrap();
-    assert_error((code, err.clone()), JOBDB_ERR_SCHEMA, "not an option");
+    assert_error(
+        (code, err.clone()),
+        JOBDB_ERR_SCHEMA,
+        "is not a member of the options",
+    );
     assert_eq!(err["field"], "busy_timeout");
     let (code, err) = try_open(tmp.path(), Some(r#"{"synchronous":"off"}"#))
         .err()

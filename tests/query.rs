@@ -228,7 +228,11 @@ fn bad_queries_and_foreign_cursors_are_refused() {
             "cursor",
             "another filter or order",
         ),
-        (json!({"offset": 10}), "offset", "not a query member"),
+        (
+            json!({"offset": 10}),
+            "offset",
+            "is not a member of a query",
+        ),
     ];
     for (request, field, needle) in cases {
         let err = assert_error(
