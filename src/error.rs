@@ -102,7 +102,7 @@ pub struct Error {
     pub index: Option<usize>,
     /// With `Conflict`, the job's record as it stands.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub current: Option<serde_json::Value>,
+    pub current: Option<Box<serde_json::Value>>,
 }
 
 impl Error {

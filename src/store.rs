@@ -581,7 +581,7 @@ fn check_condition(tx: &Connection, row: &Row, condition: &JobFilter) -> Result<
             quoted(&current.self_id)
         ),
     );
-    err.current = serde_json::to_value(&current).ok();
+    err.current = serde_json::to_value(&current).ok().map(Box::new);
     Err(err)
 }
 
