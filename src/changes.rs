@@ -8,6 +8,11 @@
 //!
 //! A cursor also names the database it came from, by an id jobdb stores in
 //! `jobdb_meta` when it creates the log, and is refused by any other.
+//!
+//! Known shortcoming: a deleted job keeps its entry, so that a monitor
+//! learns of the deletion whenever it next polls. Nothing prunes those
+//! entries yet; the log holds one row per job ever deleted (an id and a
+//! number), which grows without bound under heavy retention.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
