@@ -306,7 +306,8 @@ int jobdb_update_many(JobDb *db, const char *jobs_json, char **out_json);
  * `{"dry_run": false, "deleted": [self_id, ...], "logs_removed": [path,
  * ...], "logs_kept": [path, ...], "log_errors": [{"path": ...,
  * "error": {...}}, ...]}`, the ids newest first. A log file that cannot
- * be removed is reported in `log_errors`; the jobs stay deleted.
+ * be removed is reported in `log_errors`; the jobs stay deleted. A dry run
+ * takes the write lock like a deletion, and may wait for other writers.
  *
  * # Safety
  * See the conventions at the top of this header.
@@ -434,7 +435,8 @@ int jobdb_job_logs(JobDb *db, const char *self_id, char **out_json);
  * `next_offset`, where the next read continues. `eof` tells whether the
  * read reached the end of the file as it was when opened. When the file is
  * shorter than the offset asked for, as after a rotation, the read starts
- * again from 0 and `restarted` is true. A tail of lines longer than
+ * again from 0 and `restarted` is true; a file rotated and already grown
+ * past the offset is not noticed. A tail of lines longer than
  * `max_bytes` is cut to its last `max_bytes`.
  *
  * Returns `JOBDB_ERR_NOT_FOUND` for an unknown job or a missing file,
@@ -454,7 +456,8 @@ int jobdb_read_log(JobDb *db, const char *request_json, char **out_json);
  * `request_json` is NULL, or `{"cursor": "...", "limit": 1000}` with
  * both members optional: without a cursor the feed starts from the
  * beginning and returns every job; `limit` (1 to 100000, default 1000)
- * caps one reply.
+ * caps one reply. `{"from_now": true}` returns no changes and the cursor
+ * of the present, to watch from now on.
  *
  * On success, returns `JOBDB_OK` and stores in `*out_json`
  * `{"changes": [{"self_id": ..., "record": {...}}, ...], "next_cursor":

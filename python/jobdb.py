@@ -29,6 +29,17 @@ nodejobs' ``JobDB``::
             ...
         db.count(stale)                          # -> an int
 
+        # Only if no other process changed its status; else ConflictError.
+        db.update_status({"self_id": "backup", "status": "finished",
+                          "exit_code": 0}, only_if={"status": "running"})
+        db.update_many([{"self_id": "a", "status": "queued"},
+                        {"self_id": "b", "status": "queued"}])  # all or none
+        db.delete({"status": "finished"}, keep_newest=100, remove_logs=True)
+        db.tail("backup", lines=20)              # -> the last lines, a str
+        feed = db.changes()                      # every job; then, later:
+        for self_id, record in db.changes(feed.next_cursor):
+            ...                                  # record None: deleted
+
 Finding the library
 -------------------
 The first time it is needed (opening a ``JobDB``, or calling
@@ -74,23 +85,28 @@ unset, followed by any fields another program stored:
 ``update_status`` overwrites the fields it is given, keeps the ones left
 out and clears a field given as ``None``; ``metadata`` is one field, so an
 update replaces the whole dict (read, change and write it back to change
-one key). ``created_at`` is read-only: giving it, even as ``None``, raises
-``SchemaError`` (so a record read back must lose it before it is written
-again). Any key that is not a field is refused with ``SchemaError``, as in
-filters, so a typo never lists every job.
+one key). ``created_at`` is set once: the write that creates a job may give
+it (as when copying jobs from elsewhere), and so may a write to a job that
+has none; after that only its stored value is accepted, so a record read
+back can be written back as it is. Another value, or ``None``, raises
+``SchemaError``. Any key that is not a field is refused with
+``SchemaError``, as in filters, so a typo never lists every job.
 
 The four time fields come back as timezone-aware ``datetime`` values in
 UTC (``tzinfo=datetime.timezone.utc``): jobdb returns them with a ``Z``,
 and an aware value cannot be mistaken for local time. ``datetime`` values
 may be given in records and filters: an aware one is converted to UTC, a
 naive one is taken as UTC (as nodejobs stores them). jobdb keeps
-microseconds. Inside ``metadata`` a ``datetime`` is stored as ISO 8601
+microseconds. An aware one that falls outside the years 1 to 9999 once in
+UTC (such as year 1 at +02:00) raises ``SchemaError`` naming the field,
+as jobdb does for the same text. Inside ``metadata`` a ``datetime`` is stored as ISO 8601
 text and comes back as a ``str``: jobdb does not know what the caller's
 own values mean.
 
 Filters
 -------
-``list_status``, ``query``, ``iter_jobs`` and ``count`` take a filter: a
+``list_status``, ``query``, ``iter_jobs``, ``count`` and ``delete`` take a
+filter, as does ``update_status``'s ``only_if``: a
 dict of record fields (any but ``metadata``), each with a value or a dict
 of operators, as in nodejobs and MongoDB. A job matches when every
 condition holds:
@@ -121,6 +137,41 @@ it; any other raises ``SchemaError`` with ``field == "cursor"``, and a
 ``iter_jobs(...)`` yields every matching record, reading a page at a time;
 ``count(filter)`` counts them without reading them.
 
+Writes
+------
+``update_status(job, only_if=filter)`` updates a job only if its current
+record matches ``filter``, checked and written in one transaction: say,
+mark it running only if it is still starting, so that a late writer
+cannot undo what another process recorded. When it does not match,
+nothing is written and ``ConflictError`` is raised, whose ``.current`` is
+the record as it stands. It never creates a job: an unknown ``self_id``
+raises ``NotFoundError``.
+
+``update_many(jobs)`` writes a list of records in one transaction, in
+order, and returns the stored records: all of them, or none. When one is
+refused, the error's ``.index`` is its position, from 0.
+
+``delete(filter, keep_newest=0, dry_run=False, remove_logs=False)``
+deletes the jobs matching ``filter`` (required; ``{}`` is every job),
+sparing the ``keep_newest`` most recently updated. ``remove_logs`` also
+removes the two log files of each deleted job, and no other file, except
+those a job that stays still names; ``dry_run`` changes nothing and tells
+what would go. It returns a ``Deletion``: ``.deleted`` (the ids, newest
+first), ``.logs_removed``, ``.logs_kept`` and ``.log_errors`` (path ->
+error, for files that could not be removed; the jobs stay deleted).
+
+Changes
+-------
+``changes(cursor=None, limit=...)`` returns the jobs that changed since
+``cursor``, whoever wrote them (jobdb or nodejobs, any process): a
+``Changes`` with ``.changes``, a list of ``Change`` ``(self_id, record)``
+pairs, ``record`` ``None`` for a deleted job, each job once in the order
+of its latest change; ``.next_cursor``, to pass next time (even when
+nothing changed); and ``.more``, true when ``limit`` (default 1000) cut the
+reply. Without a cursor every job comes back. A cursor from another
+database, or text that is none, raises ``SchemaError`` with ``field ==
+"cursor"``.
+
 Strings are sent as JSON; a ``str`` holding a lone surrogate (as
 ``os.fsdecode`` makes of bytes that are not UTF-8) is not valid JSON text
 and is refused by the library with ``MalformedJSONError``. Float NaN and
@@ -132,8 +183,9 @@ Errors
 ------
 Every failure the library reports raises a subclass of ``JobDBError``
 carrying ``.code`` (the ``JOBDB_ERR_*`` number), ``.name`` (such as
-``"JOBDB_ERR_SCHEMA"``), ``.message`` and ``.field`` (the record field at
-fault, or ``None``). One class per code:
+``"JOBDB_ERR_SCHEMA"``), ``.message``, ``.field`` (the record field at
+fault, or ``None``) and ``.index`` (the batch position of the record at
+fault in ``update_many``, or ``None``). One class per code:
 
 =====  ==========================  ======================================
 code   name                        class
@@ -149,6 +201,7 @@ code   name                        class
 9      JOBDB_ERR_NO_LOGS           NoLogsError
 10     JOBDB_ERR_TOO_LARGE         TooLargeError
 11     JOBDB_ERR_INTERNAL          InternalError
+12     JOBDB_ERR_CONFLICT          ConflictError (``.current``: the record)
 =====  ==========================  ======================================
 
 ``NotFoundError`` is also a ``KeyError``, since ``get_status`` is a lookup
@@ -172,6 +225,20 @@ and ``error``. Bytes that are not UTF-8 are replaced with U+FFFD and
 ``invalid_utf8`` is set. An unknown job raises ``NotFoundError``, a
 record without ``logdir`` or ``logfile`` ``NoLogsError``.
 
+``read_log(self_id, stream="stdout", offset=..., tail_bytes=...,
+tail_lines=..., max_bytes=..., binary=False)`` reads part of one log, in
+time and memory that do not grow with the file: from ``offset``, or its
+last bytes or lines, at most ``max_bytes`` (1 MiB by default). It returns a
+``LogChunk``: ``.text``, or with ``binary=True`` ``.data`` (the exact
+bytes), ``.offset``, ``.next_offset`` (where the next read continues),
+``.size``, ``.eof``, ``.invalid_utf8``, ``.path``, and ``.restarted``,
+set when the file had become shorter than ``offset`` (rotated or
+truncated) so the read started again from 0. ``tail(self_id, lines=10)``
+returns the last lines as text. ``follow_log(self_id, ...)`` is a
+generator of the chunks written since the last, polling every
+``poll_interval`` seconds until the caller stops or ``stop()`` is true.
+Here a missing file raises ``NotFoundError``, not a stream error.
+
 Threads
 -------
 A ``JobDB`` may be shared by threads; ctypes releases the GIL during each
@@ -193,22 +260,30 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import base64
 import dataclasses
 import datetime
+import decimal
+import fractions
 import json
 import math
 import numbers
 import os
 import threading
+import time
 import weakref
-from collections.abc import Mapping
-from typing import Any, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple, Optional
 
 __all__ = [
     "JobDB",
     "Page",
     "JobLogs",
     "LogStream",
+    "LogChunk",
+    "Deletion",
+    "Change",
+    "Changes",
     "JobDBError",
     "InvalidArgumentError",
     "MalformedJSONError",
@@ -221,6 +296,7 @@ __all__ = [
     "NoLogsError",
     "TooLargeError",
     "InternalError",
+    "ConflictError",
     "LogReadError",
     "LibraryNotFoundError",
     "load_library",
@@ -242,27 +318,31 @@ class JobDBError(Exception):
     """An error jobdb reported.
 
     Attributes: ``code`` (the ``JOBDB_ERR_*`` number), ``name`` (such as
-    ``"JOBDB_ERR_SCHEMA"``), ``message`` (what happened) and ``field`` (the
-    record field at fault, or ``None``).
+    ``"JOBDB_ERR_SCHEMA"``), ``message`` (what happened), ``field`` (the
+    record field at fault, or ``None``) and ``index`` (the position, from
+    0, of the record at fault in an ``update_many`` batch, or ``None``).
     """
 
     code: Optional[int] = None
     name: str = "JOBDB_ERR_UNKNOWN"
 
     def __init__(self, message: str, *, code: Optional[int] = None,
-                 name: Optional[str] = None, field: Optional[str] = None):
+                 name: Optional[str] = None, field: Optional[str] = None,
+                 index: Optional[int] = None):
         super().__init__(message)
         self.message = message
         self.code = type(self).code if code is None else code
         self.name = type(self).name if name is None else name
         self.field = field
+        self.index = index
 
     def __str__(self) -> str:
         return self.message
 
     def __repr__(self) -> str:
+        extra = "" if self.index is None else f", index={self.index!r}"
         return (f"{type(self).__name__}(code={self.code!r}, name={self.name!r}, "
-                f"message={self.message!r}, field={self.field!r})")
+                f"message={self.message!r}, field={self.field!r}{extra})")
 
     def __reduce__(self):
         # The keyword-only arguments would be lost by the default pickling.
@@ -330,11 +410,24 @@ class InternalError(JobDBError):
     code, name = 11, "JOBDB_ERR_INTERNAL"
 
 
+class ConflictError(JobDBError):
+    """The ``only_if`` condition of ``update_status`` did not hold. Nothing
+    was written; ``current`` is the job's record as it stands (a dict, its
+    timestamps ``datetime`` values), or ``None`` if jobdb sent none."""
+    code, name = 12, "JOBDB_ERR_CONFLICT"
+
+    def __init__(self, message: str, *, current: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(message, **kwargs)
+        self.current = current
+
+
 _ERROR_CLASSES = {
     cls.code: cls
     for cls in (InvalidArgumentError, MalformedJSONError, SchemaError,
                 NotFoundError, BusyError, JobIOError, DatabaseError,
-                CorruptError, NoLogsError, TooLargeError, InternalError)
+                CorruptError, NoLogsError, TooLargeError, InternalError,
+                ConflictError)
 }
 
 
@@ -388,8 +481,12 @@ def _error_from_object(obj: Any, code: int) -> JobDBError:
                           f"document: {obj!r}"}
     code = obj.get("code", code)
     cls = _ERROR_CLASSES.get(code, JobDBError)
+    extra = {}
+    if issubclass(cls, ConflictError):
+        current = obj.get("current")
+        extra["current"] = _record(current) if isinstance(current, dict) else None
     return cls(str(obj.get("message", "")), code=code, name=obj.get("name"),
-               field=obj.get("field"))
+               field=obj.get("field"), index=obj.get("index"), **extra)
 
 
 # ---- Finding and loading the library ----------------------------------
@@ -419,10 +516,14 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.jobdb_close.restype = None
     for name in ("jobdb_update_status", "jobdb_get_status",
                  "jobdb_list_status", "jobdb_query", "jobdb_count",
-                 "jobdb_job_logs"):
+                 "jobdb_job_logs", "jobdb_update_many", "jobdb_delete",
+                 "jobdb_read_log", "jobdb_changes"):
         function = getattr(lib, name)
         function.argtypes = [ctypes.c_void_p, ctypes.c_char_p, out]
         function.restype = ctypes.c_int
+    lib.jobdb_update_status_if.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                           ctypes.c_char_p, out]
+    lib.jobdb_update_status_if.restype = ctypes.c_int
     lib.jobdb_string_free.argtypes = [ctypes.c_void_p]
     lib.jobdb_string_free.restype = None
 
@@ -466,6 +567,9 @@ def load_library() -> ctypes.CDLL:
             if target is None:
                 tried.append((place, "not found"))
                 continue
+            if is_path and os.path.isdir(target):
+                tried.append((place, "is a directory, not the library file"))
+                continue
             if is_path and not os.path.isfile(target):
                 tried.append((place, "no such file"))
                 continue
@@ -507,12 +611,42 @@ def _take_string(lib: ctypes.CDLL, pointer: ctypes.c_void_p) -> Optional[str]:
 
 
 def _format_timestamp(value: datetime.datetime) -> str:
-    """ISO 8601 in UTC; a naive datetime is taken as UTC."""
+    """ISO 8601 in UTC; a naive datetime is taken as UTC. OverflowError when
+    the instant is outside the years 1 to 9999 in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
         value = value.replace(tzinfo=UTC)
     else:
         value = value.astimezone(UTC)
     return value.isoformat()
+
+
+def _times_as_text(value: Any, field: Any, index: Optional[int]) -> Any:
+    """`value` with each datetime in it, however deep in dicts, lists and
+    tuples, as jobdb's text. One that cannot be said in UTC (an aware
+    datetime near year 1 or 9999) raises SchemaError naming `field`, the
+    top-level key it is under, as jobdb does for the same text."""
+    if isinstance(value, datetime.datetime):
+        try:
+            return _format_timestamp(value)
+        except OverflowError:
+            raise SchemaError(
+                f"{field}: {value.isoformat()} is outside the years 1 to "
+                f"9999 in UTC", field=field, index=index) from None
+    if isinstance(value, dict):
+        return {key: _times_as_text(item, field, index)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_times_as_text(item, field, index) for item in value]
+    return value
+
+
+def _fields(value: Any, what: str, index: Optional[int] = None) -> dict:
+    """A record or filter (any mapping) as a dict ready for JSON, its
+    datetimes as text; SchemaError names the key of one out of range."""
+    if not isinstance(value, Mapping):
+        at = "" if index is None else f" {index}"
+        raise TypeError(f"{what}{at} must be a dict, not {type(value).__name__}")
+    return {key: _times_as_text(item, key, index) for key, item in value.items()}
 
 
 def _parse_timestamp(text: str) -> datetime.datetime:
@@ -540,9 +674,7 @@ def _to_json(value: Any) -> bytes:
 
 
 def _mapping_json(value: Any, what: str) -> bytes:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a dict, not {type(value).__name__}")
-    return _to_json(dict(value))
+    return _to_json(_fields(value, what))
 
 
 def _c_string(value: Any, what: str) -> bytes:
@@ -577,16 +709,30 @@ def _filter_json(filter: Optional[Mapping]) -> Optional[bytes]:
 
 
 def _milliseconds(value: Any) -> int:
+    """busy_timeout in whole milliseconds, rounded up: any wait longer than
+    0 stays a wait. A float counts as the decimal it prints as, so 0.1 s is
+    100 ms, not 101."""
     if isinstance(value, datetime.timedelta):
-        seconds = value.total_seconds()
+        if value < datetime.timedelta(0):
+            raise ValueError(
+                f"busy_timeout must be 0 seconds or more, not {value!r}")
+        milliseconds = -(-value // datetime.timedelta(milliseconds=1))
     elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        seconds = float(value)
+        if isinstance(value, numbers.Rational):  # int, Fraction: exact
+            seconds = fractions.Fraction(value)
+        else:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(
+                    f"busy_timeout must be 0 seconds or more, not {value!r}")
+            seconds = fractions.Fraction(decimal.Decimal(repr(number)))
+        if seconds < 0:
+            raise ValueError(
+                f"busy_timeout must be 0 seconds or more, not {value!r}")
+        milliseconds = math.ceil(seconds * 1000)
     else:
         raise TypeError("busy_timeout must be a number of seconds, not "
                         f"{type(value).__name__}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"busy_timeout must be 0 seconds or more, not {value!r}")
-    milliseconds = round(seconds * 1000)
     if milliseconds > _MAX_BUSY_TIMEOUT_MS:
         raise ValueError(f"busy_timeout must be at most "
                          f"{_MAX_BUSY_TIMEOUT_MS / 1000} seconds, not {value!r}")
@@ -680,6 +826,97 @@ class Page:
         return len(self.jobs)
 
 
+# ---- Log parts, deletions, changes ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LogChunk:
+    """The part of one log that ``read_log`` read: the bytes from ``offset``
+    up to ``next_offset``, where the next read continues.
+
+    ``text`` holds them as text (``None`` with ``binary=True``), bytes that
+    are not UTF-8 replaced with U+FFFD and ``invalid_utf8`` set; ``data``
+    holds the exact bytes with ``binary=True`` (``None`` otherwise).
+    ``size`` is the file's size when it was opened, ``eof`` whether the
+    read reached it, ``restarted`` whether the file was shorter than the
+    offset asked for, so the read started again from 0.
+    """
+
+    self_id: str
+    stream: str
+    path: str
+    size: int
+    offset: int
+    next_offset: int
+    eof: bool
+    restarted: bool
+    text: Optional[str]
+    data: Optional[bytes]
+    invalid_utf8: bool
+
+    @classmethod
+    def _from_object(cls, obj: dict) -> "LogChunk":
+        encoded = obj.get("base64")
+        return cls(
+            self_id=obj["self_id"], stream=obj["stream"], path=obj["path"],
+            size=obj["size"], offset=obj["offset"],
+            next_offset=obj["next_offset"], eof=bool(obj["eof"]),
+            restarted=bool(obj["restarted"]), text=obj.get("text"),
+            data=None if encoded is None else base64.b64decode(encoded),
+            invalid_utf8=bool(obj["invalid_utf8"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Deletion:
+    """What ``delete`` did or, with ``dry_run``, would do.
+
+    ``deleted``: the ``self_id``s, newest first. ``logs_removed``: the log
+    files removed (would be). ``logs_kept``: log files of deleted jobs left
+    in place because a job that stays names them too. ``log_errors``: each
+    log file that could not be removed, mapped to its error; those jobs
+    stay deleted.
+    """
+
+    dry_run: bool
+    deleted: list
+    logs_removed: list
+    logs_kept: list
+    log_errors: dict
+
+
+class Change(NamedTuple):
+    """One changed job in ``Changes``: ``(self_id, record)``, ``record``
+    ``None`` when the job was deleted."""
+
+    self_id: str
+    record: Optional[dict]
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the job was deleted (``record`` is ``None``)."""
+        return self.record is None
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """What ``changes`` returned: ``changes``, a list of ``Change``
+    ``(self_id, record)`` pairs in the order of each job's latest change;
+    ``next_cursor``, to pass next time; ``more``, whether ``limit`` cut the
+    reply. It iterates over its changes and has their number as ``len``.
+    """
+
+    changes: list
+    next_cursor: str
+    more: bool
+
+    def __iter__(self):
+        return iter(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+
 # ---- The database -----------------------------------------------------
 
 
@@ -690,8 +927,9 @@ class JobDB:
     the folder, file and table are created when missing. Options:
 
     - ``busy_timeout``: seconds (a float, or a ``timedelta``) a call waits
-      for another connection's lock before ``BusyError``; jobdb's default
-      is 10 s;
+      for another connection's lock before ``BusyError``, rounded up to a
+      whole millisecond (only 0 means not to wait); jobdb's default is
+      10 s;
     - ``synchronous``: ``"normal"`` (jobdb's default: every update survives
       the process being killed) or ``"full"`` (also a power loss).
 
@@ -760,8 +998,8 @@ class JobDB:
 
     # -- calls
 
-    def _call(self, function, argument: Optional[bytes]) -> Any:
-        """Runs `function(handle, argument, &out)` on the open handle and
+    def _call(self, function, *arguments: Optional[bytes]) -> Any:
+        """Runs `function(handle, *arguments, &out)` on the open handle and
         returns the parsed result; raises the error it reported."""
         with self._state:
             if self._handle is None:
@@ -771,7 +1009,7 @@ class JobDB:
             self._active += 1
         out = ctypes.c_void_p()
         try:
-            code = function(handle, argument, ctypes.byref(out))
+            code = function(handle, *arguments, ctypes.byref(out))
         finally:
             try:
                 text = _take_string(self._lib, out)
@@ -784,15 +1022,71 @@ class JobDB:
             raise _error_from_object(_loads_error(text), code)
         return json.loads(text)
 
-    def update_status(self, job: Mapping) -> dict:
+    def update_status(self, job: Mapping, *,
+                      only_if: Optional[Mapping] = None) -> dict:
         """Creates or updates one job, atomically; returns the stored record.
 
         ``job`` has ``self_id`` and any other record fields: those given
         overwrite, those left out are kept, ``None`` clears. ``status`` is
         required for a new job; ``last_update`` defaults to now.
+
+        ``only_if`` is a filter (as for ``list_status``) that the job's
+        current record must match for the update to happen, checked and
+        written in one transaction: ``only_if={"status": "starting"}``
+        marks a job running only if no other process moved it on. When it
+        does not match, nothing is written and ``ConflictError`` is raised,
+        its ``.current`` the record as it stands. With ``only_if`` (even
+        ``{}``) a job is never created: an unknown ``self_id`` raises
+        ``NotFoundError``.
         """
-        return _record(self._call(self._lib.jobdb_update_status,
-                                  _mapping_json(job, "job")))
+        job_json = _mapping_json(job, "job")
+        if only_if is None:
+            return _record(self._call(self._lib.jobdb_update_status, job_json))
+        return _record(self._call(self._lib.jobdb_update_status_if, job_json,
+                                  _mapping_json(only_if, "only_if")))
+
+    def update_many(self, jobs: Iterable) -> list:
+        """Creates or updates several jobs in one transaction: all or none.
+
+        ``jobs`` is an iterable of records, each as for ``update_status``,
+        applied in order (a later record for the same ``self_id`` sees the
+        earlier one). Returns the stored records, in the same order. When
+        one is refused nothing is written, and the error's ``.index`` is
+        its position, from 0.
+        """
+        if isinstance(jobs, (Mapping, str, bytes)) or not isinstance(jobs, Iterable):
+            raise TypeError("jobs must be a list of dicts, not "
+                            f"{type(jobs).__name__}")
+        batch = [_fields(job, "job", index) for index, job in enumerate(jobs)]
+        reply = self._call(self._lib.jobdb_update_many, _to_json(batch))
+        return [_record(record) for record in reply["jobs"]]
+
+    def delete(self, filter: Mapping, *, keep_newest: int = 0,
+               dry_run: bool = False, remove_logs: bool = False) -> "Deletion":
+        """Deletes the jobs matching ``filter``, in one transaction.
+
+        ``filter`` is required, as for ``list_status``; ``{}`` deletes every
+        job. ``keep_newest`` spares that many of the matching jobs with the
+        latest ``last_update``. ``remove_logs`` then removes the two log
+        files of each deleted job (no other file), except those a job that
+        stays also names. ``dry_run`` deletes and removes nothing and says
+        what would go. Returns a ``Deletion``; a log file that cannot be
+        removed is in its ``log_errors``, and does not raise.
+        """
+        if filter is None:
+            raise TypeError("delete needs a filter; pass {} to delete every job")
+        request = {"filter": _fields(filter, "filter"),
+                   "keep_newest": keep_newest, "dry_run": dry_run,
+                   "remove_logs": remove_logs}
+        reply = self._call(self._lib.jobdb_delete, _to_json(request))
+        return Deletion(
+            dry_run=reply["dry_run"],
+            deleted=reply["deleted"],
+            logs_removed=reply["logs_removed"],
+            logs_kept=reply["logs_kept"],
+            log_errors={item["path"]: _error_from_object(item["error"], 0)
+                        for item in reply["log_errors"]},
+        )
 
     def get_status(self, self_id: str) -> dict:
         """The record of job ``self_id``; ``NotFoundError`` when none."""
@@ -823,10 +1117,7 @@ class JobDB:
         """
         query = {"order_by": order_by, "descending": descending}
         if filter is not None:
-            if not isinstance(filter, Mapping):
-                raise TypeError(
-                    f"filter must be a dict, not {type(filter).__name__}")
-            query["filter"] = dict(filter)
+            query["filter"] = _fields(filter, "filter")
         if limit is not None:
             query["limit"] = limit
         if cursor is not None:
@@ -887,6 +1178,129 @@ class JobDB:
         ``job_logs_detail``.
         """
         return self.job_logs_detail(self_id).texts()
+
+    def read_log(self, self_id: str, stream: str = "stdout", *,
+                 offset: Optional[int] = None,
+                 tail_bytes: Optional[int] = None,
+                 tail_lines: Optional[int] = None,
+                 max_bytes: Optional[int] = None,
+                 binary: bool = False) -> "LogChunk":
+        """Part of one log of a job (``stream`` ``"stdout"`` or
+        ``"stderr"``), in time and memory that do not grow with the file.
+
+        Give at most one of ``offset`` (the default, from 0),
+        ``tail_bytes`` and ``tail_lines``. At most ``max_bytes`` come back
+        (jobdb's default 1 MiB, at most 16 MiB); a tail of lines longer
+        than that is cut to its last ``max_bytes``. Returns a ``LogChunk``:
+        ``.text`` (bytes that are not UTF-8 replaced with U+FFFD), or with
+        ``binary=True`` ``.data``, the exact bytes. Pass its
+        ``.next_offset`` as ``offset`` to continue; a file now shorter than
+        ``offset`` (rotated, truncated) is read from 0 and ``.restarted``
+        is set.
+
+        Raises ``NotFoundError`` for an unknown job or a missing file,
+        ``NoLogsError`` for a record without ``logdir`` or ``logfile``,
+        ``JobIOError`` for a file that is not a regular file or cannot be
+        read, and ``SchemaError`` for a bad argument (``field`` names it).
+        """
+        if not isinstance(self_id, str):
+            raise TypeError(f"self_id must be a str, not {type(self_id).__name__}")
+        request = {"self_id": self_id, "stream": stream,
+                   "encoding": "base64" if binary else "text"}
+        for key, value in (("offset", offset), ("tail_bytes", tail_bytes),
+                           ("tail_lines", tail_lines), ("max_bytes", max_bytes)):
+            if value is not None:
+                request[key] = value
+        return LogChunk._from_object(
+            self._call(self._lib.jobdb_read_log, _to_json(request)))
+
+    def tail(self, self_id: str, lines: int = 10, stream: str = "stdout", *,
+             max_bytes: Optional[int] = None) -> str:
+        """The last ``lines`` lines of a job's log, as text (a newline that
+        ends the file ends the last line). At most ``max_bytes`` (1 MiB by
+        default) come back. Raises as ``read_log`` does."""
+        return self.read_log(self_id, stream, tail_lines=lines,
+                             max_bytes=max_bytes).text
+
+    def follow_log(self, self_id: str, stream: str = "stdout", *,
+                   offset: int = 0, poll_interval: float = 0.5,
+                   max_bytes: Optional[int] = None, binary: bool = False,
+                   stop=None):
+        """Follows a growing log, as ``tail -f`` does: a generator of
+        ``LogChunk``s, each the bytes written since the one before.
+
+        It starts at ``offset``, reads until the end, then checks again
+        every ``poll_interval`` seconds. A chunk whose ``.restarted`` is set
+        starts again from 0 after the file was truncated or rotated (an
+        empty one may say just that). It runs until the caller stops
+        iterating or, when ``stop`` is given, once ``stop()`` returns true
+        at the end of the log and what was written meanwhile is read::
+
+            done = lambda: db.get_status("build")["status"] != "running"
+            for chunk in db.follow_log("build", stop=done):
+                print(chunk.text, end="")
+
+        The first read is made at once, so a bad argument, an unknown job or
+        a missing file raises here; later ones raise at ``next()``. As text,
+        a character that a read cuts in two comes back as U+FFFD; for exact
+        text, follow with ``binary=True`` and decode ``.data`` with
+        ``codecs.getincrementaldecoder("utf-8")()``.
+        """
+        if not isinstance(poll_interval, numbers.Real) or isinstance(poll_interval, bool):
+            raise TypeError("poll_interval must be a number of seconds, not "
+                            f"{type(poll_interval).__name__}")
+        if not poll_interval >= 0:  # NaN too
+            raise ValueError(
+                f"poll_interval must be 0 seconds or more, not {poll_interval!r}")
+
+        def read(at):
+            return self.read_log(self_id, stream, offset=at,
+                                 max_bytes=max_bytes, binary=binary)
+
+        def chunks(chunk):
+            stopping = False
+            while True:
+                if chunk.next_offset > chunk.offset or chunk.restarted:
+                    yield chunk
+                if chunk.eof:
+                    if stopping:
+                        return
+                    if stop is not None and stop():
+                        stopping = True  # one more read for the last bytes
+                    else:
+                        time.sleep(poll_interval)
+                chunk = read(chunk.next_offset)
+
+        return chunks(read(offset))
+
+    def changes(self, cursor: Optional[str] = None, *,
+                limit: Optional[int] = None) -> "Changes":
+        """The jobs that changed since ``cursor``, whoever wrote them (jobdb
+        or nodejobs, any process), so that a monitor can poll cheaply.
+
+        Without a cursor every job comes back. Each changed job appears
+        once, in the order of its latest change, with its record as it is
+        now, or ``None`` when it was deleted. Pass ``.next_cursor`` back
+        next time, even when nothing changed; ``.more`` says ``limit``
+        (1 to 100000, jobdb's default 1000) cut the reply. A cursor from
+        another database, or text that is no cursor, raises ``SchemaError``
+        with ``field == "cursor"``.
+        """
+        request = {}
+        if cursor is not None:
+            request["cursor"] = cursor
+        if limit is not None:
+            request["limit"] = limit
+        reply = self._call(self._lib.jobdb_changes,
+                           _to_json(request) if request else None)
+        return Changes(
+            changes=[Change(item["self_id"],
+                            None if item["record"] is None
+                            else _record(item["record"]))
+                     for item in reply["changes"]],
+            next_cursor=reply["next_cursor"],
+            more=reply["more"],
+        )
 
 
 def _loads_error(text: Optional[str]) -> Any:

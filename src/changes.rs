@@ -93,6 +93,8 @@ pub(crate) fn create(conn: &Connection) -> Result<()> {
 pub struct ChangesRequest {
     cursor: Option<String>,
     pub limit: u64,
+    /// Skip everything so far: return no changes, and the cursor of now.
+    pub from_now: bool,
 }
 
 impl ChangesRequest {
@@ -102,6 +104,7 @@ impl ChangesRequest {
         let mut request = ChangesRequest {
             cursor: None,
             limit: DEFAULT_LIMIT,
+            from_now: false,
         };
         let Some(json) = json else {
             return Ok(request);
@@ -116,6 +119,9 @@ impl ChangesRequest {
                         .ok_or_else(|| wrong("a cursor string or null"))?;
                     request.cursor = Some(text.to_owned());
                 }
+                "from_now" => {
+                    request.from_now = value.as_bool().ok_or_else(|| wrong("true or false"))?
+                }
                 "limit" => {
                     request.limit = value
                         .as_u64()
@@ -126,10 +132,17 @@ impl ChangesRequest {
                     return Err(unknown_member(
                         &name,
                         "a changes request",
-                        "cursor and limit",
+                        "cursor, limit and from_now",
                     ));
                 }
             }
+        }
+        if request.from_now && request.cursor.is_some() {
+            return Err(Error::field(
+                Code::Schema,
+                "from_now",
+                "give a cursor or from_now, not both",
+            ));
         }
         Ok(request)
     }

@@ -402,6 +402,18 @@ impl Store {
         let conn = self.lock();
         let database = changes::database_id(&conn)?;
         let after = changes::decode_cursor(request.cursor(), &database)?;
+        if request.from_now {
+            let now: i64 = conn.query_row(
+                "SELECT coalesce(max(seq), 0) FROM jobdb_changes",
+                [],
+                |row| row.get(0),
+            )?;
+            return Ok(Changes {
+                changes: Vec::new(),
+                next_cursor: changes::encode_cursor(now, &database),
+                more: false,
+            });
+        }
 
         let mut statement = conn.prepare_cached(
             "SELECT seq, self_id FROM jobdb_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",

@@ -162,3 +162,26 @@ fn a_database_made_before_the_feed_is_fed_whole_and_cursors_stay_home() {
         "not one jobdb made",
     );
 }
+
+#[test]
+fn from_now_skips_the_past() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    update(&db, r#"{"self_id":"old","status":"finished"}"#);
+    let now = changes(&db, json!({"from_now": true}));
+    assert_eq!(changed_ids(&now), Vec::<String>::new());
+    update(&db, r#"{"self_id":"new","status":"running"}"#);
+    assert_eq!(
+        changed_ids(&changes(&db, json!({"cursor": now["next_cursor"]}))),
+        ["new"]
+    );
+    assert_error(
+        call(
+            jobdb_changes,
+            &db,
+            &json!({"from_now": true, "cursor": now["next_cursor"]}).to_string(),
+        ),
+        JOBDB_ERR_SCHEMA,
+        "not both",
+    );
+}

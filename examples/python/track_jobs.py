@@ -1,7 +1,8 @@
 """track_jobs.py: jobdb's demo, from Python. Runs three real shell commands,
 records the life of each in a jobdb database (command, pid, start and end
 times, exit code), then lists the jobs by status, queries the failed ones
-newest first, and prints their logs.
+newest first with the tail of their stderr, shows what the change feed saw
+during the run, and prints their logs.
 
     PYTHONPATH=<jobdb>/python python3 track_jobs.py [FOLDER]
 
@@ -78,8 +79,15 @@ def run_job(db, job_id, command, cwd, logdir):
                           "ended_at": None, "exit_code": None,
                           "metadata": {"runner": PROGRAM,
                                        "python": platform.python_version()}})
-        # Only the status changes; jobdb keeps the other fields.
-        db.update_status({"self_id": job_id, "status": "running"})
+        # Only the status changes; jobdb keeps the other fields. only_if
+        # makes it conditional: a process that already recorded more (say,
+        # that the job was stopped) is not overwritten.
+        try:
+            db.update_status({"self_id": job_id, "status": "running"},
+                             only_if={"status": "starting"})
+        except jobdb.ConflictError as conflict:
+            print(f"{job_id}: not marked running, it is already "
+                  f"{conflict.current['status']}")
     finally:
         # Wait even when recording failed, so no child is left behind.
         returncode = process.wait()
@@ -116,6 +124,12 @@ def show_failed_jobs(db):
         print(f"{record['self_id']:<7} exit code {record['exit_code']}, ended "
               f"{record['ended_at'].isoformat()} after {took:.3f} s")
         print(f"        command: {record['command']}")
+        # The last line of its stderr, read from the end of the file.
+        try:
+            last = db.tail(record["self_id"], 1, stream="stderr").rstrip("\n")
+        except jobdb.JobDBError as error:  # say, the log file is gone
+            last = f"(cannot read: {error.message})"
+        print(f"        stderr, last line: {last or '(empty)'}")
     if page.next_cursor is not None:
         print("(more: pass page.next_cursor as cursor for the next page)")
 
@@ -129,6 +143,29 @@ def show_recent_jobs(db, since):
                                page_size=2):
         print(f"{record['self_id']:<7} {record['status']:<9} exit code "
               f"{record['exit_code']}, created {record['created_at'].isoformat()}")
+
+
+def cursor_now(db):
+    """A change-feed cursor for "now": the feed starts with every job, so
+    read it through to its end."""
+    feed = db.changes()
+    while feed.more:
+        feed = db.changes(feed.next_cursor)
+    return feed.next_cursor
+
+
+def show_changes(db, cursor):
+    """What changed since `cursor`: each job once, as it is now. A monitor
+    would poll this, passing next_cursor back each time."""
+    feed = db.changes(cursor)
+    print(f"\n== Changed during this run ({len(feed)} jobs) ==")
+    for self_id, record in feed:
+        if record is None:
+            print(f"{self_id:<7} deleted")
+        else:
+            print(f"{self_id:<7} now {record['status']}, last update "
+                  f"{record['last_update'].isoformat()}")
+    return feed.next_cursor
 
 
 def show_job_logs(db, job_id):
@@ -170,6 +207,7 @@ def main(argv):
 
             print(f"\n== Running {len(DEMO_JOBS)} jobs ==")
             run_started = now()
+            before_run = cursor_now(db)
             for job_id, command in DEMO_JOBS:
                 run_job(db, job_id, command, cwd, logdir)
 
@@ -177,6 +215,7 @@ def main(argv):
             show_jobs_with_status(db, "failed")
             show_failed_jobs(db)
             show_recent_jobs(db, run_started)
+            show_changes(db, before_run)
             for job_id, _ in DEMO_JOBS:
                 show_job_logs(db, job_id)
     except jobdb.JobDBError as error:

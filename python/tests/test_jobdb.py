@@ -215,7 +215,7 @@ def test_new_fields_round_trip(db):
     assert record["metadata"] == metadata
 
 
-def test_created_at_is_set_once_and_read_only(db):
+def test_created_at_is_set_once(db):
     first = db.update_status({"self_id": "c", "status": "starting"})
     created = first["created_at"]
     assert created == first["last_update"]
@@ -230,23 +230,29 @@ def test_created_at_is_set_once_and_read_only(db):
     assert again["last_update"] == old and again["created_at"] == created
     assert db.get_status("c")["created_at"] == created
 
+    # Another value, or None, is refused once the job has one.
     for value in (datetime.datetime(2020, 1, 1), "2020-01-01T00:00:00Z", None):
         with pytest.raises(jobdb.SchemaError) as info:
             db.update_status({"self_id": "c", "created_at": value})
         assert info.value.field == "created_at"
-        with pytest.raises(jobdb.SchemaError) as info:  # not on a new job either
-            db.update_status({"self_id": "new", "status": "s", "created_at": value})
-        assert info.value.field == "created_at"
     assert db.get_status("c")["created_at"] == created
+    # None is refused on a new job too; a time is taken as the creation.
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.update_status({"self_id": "new", "status": "s", "created_at": None})
+    assert info.value.field == "created_at"
     assert list(db.list_status()) == ["c"]
+    given = datetime.datetime(2020, 1, 1, 2, tzinfo=PLUS_TWO)
+    record = db.update_status({"self_id": "copied", "status": "s",
+                               "created_at": given})
+    assert record["created_at"] == datetime.datetime(2020, 1, 1, tzinfo=UTC)
 
-    # So a record read back cannot be written back as it is.
+    # The stored value itself is accepted, so a record read back can be
+    # written back as it is.
     record = db.get_status("c")
-    with pytest.raises(jobdb.SchemaError):
-        db.update_status(record)
-    record.pop("created_at")
     record["status"] = "done"
     assert db.update_status(record)["created_at"] == created
+    assert db.update_status({"self_id": "c",
+                             "created_at": created.astimezone(PLUS_TWO)})
 
 
 def test_jobs_created_by_another_program_have_no_created_at(db, db_folder):
@@ -677,6 +683,568 @@ def test_count(db):
 
 
 
+# ---- Conditional updates ----------------------------------------------
+
+
+def test_update_only_if_writes_when_the_condition_holds(db):
+    db.update_status({"self_id": "j", "status": "starting", "last_pid": 1})
+    record = db.update_status({"self_id": "j", "status": "running"},
+                              only_if={"status": "starting"})
+    assert record["status"] == "running" and record["last_pid"] == 1
+    assert db.get_status("j") == record
+    # Operators, several fields, and {} (the job only has to exist).
+    record = db.update_status(
+        {"self_id": "j", "last_pid": 2},
+        only_if={"status": {"$in": ["starting", "running"]},
+                 "last_pid": {"$lt": 2}})
+    assert record["last_pid"] == 2
+    assert db.update_status({"self_id": "j", "exit_code": 0},
+                            only_if={})["exit_code"] == 0
+
+
+def test_update_only_if_conflict_carries_the_current_record(db):
+    stored = db.update_status({"self_id": "j", "status": "finished",
+                               "exit_code": 0, "metadata": {"k": [1]}})
+    with pytest.raises(jobdb.ConflictError) as info:
+        db.update_status({"self_id": "j", "status": "running", "last_pid": 9},
+                         only_if={"status": "starting"})
+    error = info.value
+    assert isinstance(error, jobdb.JobDBError)
+    assert (error.code, error.name) == (12, "JOBDB_ERR_CONFLICT")
+    assert error.index is None and "nothing was written" in error.message
+    # The record as it stands, with datetimes like any other record.
+    assert error.current == stored
+    assert list(error.current) == FIELDS
+    assert error.current["last_update"].tzinfo is UTC
+    assert db.get_status("j") == stored  # nothing was written
+    # It survives pickling, current included.
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is jobdb.ConflictError and copy.current == stored
+    assert "ConflictError(code=12" in repr(error)
+
+
+def test_update_only_if_never_creates_and_checks_its_filter(db):
+    with pytest.raises(jobdb.NotFoundError):
+        db.update_status({"self_id": "ghost", "status": "running"},
+                         only_if={"status": "starting"})
+    with pytest.raises(jobdb.NotFoundError):
+        db.update_status({"self_id": "ghost", "status": "running"}, only_if={})
+    assert db.list_status() == {}
+    db.update_status({"self_id": "j", "status": "starting"})
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.update_status({"self_id": "j", "status": "running"},
+                         only_if={"stauts": "starting"})
+    assert info.value.field == "stauts"
+    with pytest.raises(TypeError):
+        db.update_status({"self_id": "j", "status": "running"}, only_if="starting")
+    with pytest.raises(TypeError):
+        db.update_status({"self_id": "j"}, {"status": "starting"})  # keyword-only
+    assert db.get_status("j")["status"] == "starting"
+
+
+def test_only_one_of_many_claims_wins(db_folder):
+    JobDB(db_folder).close()
+    with JobDB(db_folder) as db:
+        db.update_status({"self_id": "task", "status": "queued"})
+    outcomes = []
+    barrier = threading.Barrier(8)
+
+    def claim(n):
+        with JobDB(db_folder) as mine:  # one connection per thread
+            barrier.wait()
+            try:
+                mine.update_status({"self_id": "task", "status": "claimed",
+                                    "metadata": {"owner": n}},
+                                   only_if={"status": "queued"})
+                outcomes.append(("won", n))
+            except jobdb.ConflictError as error:
+                outcomes.append(("lost", error.current["metadata"]["owner"]))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    winners = [n for kind, n in outcomes if kind == "won"]
+    assert len(outcomes) == 8 and len(winners) == 1
+    # Every loser saw the winner's record.
+    assert all(n == winners[0] for _, n in outcomes)
+    with JobDB(db_folder) as db:
+        assert db.get_status("task")["metadata"] == {"owner": winners[0]}
+
+
+# ---- Batches ----------------------------------------------------------
+
+
+def test_update_many_writes_in_order_and_returns_the_records(db):
+    assert db.update_many([]) == []
+    records = db.update_many([
+        {"self_id": "a", "status": "starting", "last_pid": 1},
+        {"self_id": "b", "status": "queued",
+         "started_at": datetime.datetime(2024, 5, 1, 14, tzinfo=PLUS_TWO)},
+        {"self_id": "a", "status": "running"},  # sees the first
+    ])
+    assert [(r["self_id"], r["status"]) for r in records] == [
+        ("a", "starting"), ("b", "queued"), ("a", "running")]
+    assert records[2]["last_pid"] == 1
+    assert records[1]["started_at"] == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert all(list(r) == FIELDS for r in records)
+    assert db.list_status() == {"a": records[2], "b": records[1]}
+    # Any iterable of mappings, a generator included.
+    more = db.update_many({"self_id": f"g{n}", "status": "s"} for n in range(3))
+    assert ids(more) == ["g0", "g1", "g2"]
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"self_id": "new"}, "status"),
+    ({"self_id": "a", "bogus": 1}, "bogus"),
+    ({"self_id": "a", "last_pid": "7"}, "last_pid"),
+])
+def test_update_many_is_all_or_nothing_and_says_which(db, bad, field):
+    before = db.update_status({"self_id": "a", "status": "old"})
+    batch = [{"self_id": "a", "status": "new"},
+             {"self_id": "b", "status": "new"},
+             bad,
+             {"self_id": "c", "status": "new"}]
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.update_many(batch)
+    assert info.value.index == 2 and info.value.field == field
+    assert "index=2" in repr(info.value)
+    assert pickle.loads(pickle.dumps(info.value)).index == 2
+    assert db.list_status() == {"a": before}  # nothing written
+
+
+def test_update_many_refuses_what_is_not_a_list_of_dicts(db):
+    with pytest.raises(TypeError):
+        db.update_many({"self_id": "a", "status": "s"})  # one record, not a list
+    with pytest.raises(TypeError):
+        db.update_many("a")
+    with pytest.raises(TypeError, match="job 1"):
+        db.update_many([{"self_id": "a", "status": "s"}, ["self_id", "b"]])
+    with pytest.raises(TypeError):
+        db.update_many(None)
+    assert db.list_status() == {}
+
+
+# ---- Deleting ---------------------------------------------------------
+
+
+def seed_for_delete(db, logdir):
+    """f0..f4 finished, one second apart (f4 newest), r running; each with
+    its two log files, and an unrelated file beside them."""
+    base = datetime.datetime(2024, 5, 1, tzinfo=UTC)
+    for n in range(5):
+        name = f"f{n}"
+        write_logs(logdir, name, b"out\n", b"err\n")
+        db.update_status({"self_id": name, "status": "finished",
+                          "last_update": base + datetime.timedelta(seconds=n),
+                          "logdir": str(logdir), "logfile": name})
+    write_logs(logdir, "r", b"out\n", b"err\n")
+    db.update_status({"self_id": "r", "status": "running",
+                      "logdir": str(logdir), "logfile": "r"})
+    (logdir / "f0_out.txt.1").write_bytes(b"rotated\n")
+    (logdir / "f0.txt").write_bytes(b"unrelated\n")
+
+
+def files(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_delete_keeps_the_newest(db, logdir):
+    seed_for_delete(db, logdir)
+    result = db.delete({"status": "finished"}, keep_newest=2)
+    assert isinstance(result, jobdb.Deletion)
+    assert result.deleted == ["f2", "f1", "f0"]  # newest first
+    assert not result.dry_run
+    assert (result.logs_removed, result.logs_kept, result.log_errors) == ([], [], {})
+    assert ids(db.list_status()) == ["f3", "f4", "r"]
+    assert len(files(logdir)) == 14  # logs stay unless asked
+    # Nothing matches: nothing goes.
+    assert db.delete({"status": "missing"}).deleted == []
+
+
+def test_delete_dry_run_changes_nothing(db, logdir):
+    seed_for_delete(db, logdir)
+    before, before_files = db.list_status(), files(logdir)
+    result = db.delete({"self_id": "f0"}, dry_run=True, remove_logs=True)
+    assert result.dry_run and result.deleted == ["f0"]
+    assert result.logs_removed == [f"{logdir}/f0_errors.txt", f"{logdir}/f0_out.txt"]
+    assert db.list_status() == before and files(logdir) == before_files
+
+
+def test_delete_remove_logs_removes_exactly_two_files(db, logdir):
+    seed_for_delete(db, logdir)
+    before = set(files(logdir))
+    result = db.delete({"self_id": "f0"}, remove_logs=True)
+    assert result.deleted == ["f0"]
+    assert sorted(result.logs_removed) == [f"{logdir}/f0_errors.txt",
+                                           f"{logdir}/f0_out.txt"]
+    assert before - set(files(logdir)) == {"f0_out.txt", "f0_errors.txt"}
+    assert "f0_out.txt.1" in files(logdir) and "f0.txt" in files(logdir)
+    assert ids(db.list_status()) == ["f1", "f2", "f3", "f4", "r"]
+
+
+def test_delete_keeps_logs_a_remaining_job_names(db, logdir):
+    seed_for_delete(db, logdir)
+    db.update_status({"self_id": "twin", "status": "finished",
+                      "logdir": str(logdir), "logfile": "r"})  # r's logs
+    result = db.delete({"self_id": "twin"}, remove_logs=True)
+    assert result.deleted == ["twin"] and result.logs_removed == []
+    assert sorted(result.logs_kept) == [f"{logdir}/r_errors.txt", f"{logdir}/r_out.txt"]
+    assert (logdir / "r_out.txt").exists()
+
+
+def test_delete_reports_a_log_it_cannot_remove(db, logdir):
+    (logdir / "d_out.txt").mkdir()  # a folder where the log should be
+    (logdir / "d_out.txt" / "inside").write_bytes(b"")
+    write_logs(logdir, "d", None, b"err\n")
+    db.update_status({"self_id": "d", "status": "finished",
+                      "logdir": str(logdir), "logfile": "d"})
+    result = db.delete({"self_id": "d"}, remove_logs=True)
+    assert result.deleted == ["d"]
+    assert result.logs_removed == [f"{logdir}/d_errors.txt"]
+    assert list(result.log_errors) == [f"{logdir}/d_out.txt"]
+    error = result.log_errors[f"{logdir}/d_out.txt"]
+    assert isinstance(error, jobdb.JobIOError) and "d_out.txt" in error.message
+    assert db.list_status() == {}  # the job stays deleted
+
+
+def test_delete_needs_an_explicit_filter(db, logdir):
+    seed_for_delete(db, logdir)
+    with pytest.raises(TypeError):
+        db.delete()
+    with pytest.raises(TypeError, match=r"pass \{\}"):
+        db.delete(None)
+    with pytest.raises(TypeError):
+        db.delete({"status": "finished"}, 2)  # options are keyword-only
+    for kwargs, field in [
+        (dict(filter={"stauts": "finished"}), "stauts"),
+        (dict(filter={"status": "finished"}, keep_newest=-1), "keep_newest"),
+        (dict(filter={"status": "finished"}, dry_run="yes"), "dry_run"),
+        (dict(filter={"status": "finished"}, remove_logs=1), "remove_logs"),
+    ]:
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.delete(**kwargs)
+        assert info.value.field == field
+    assert db.count() == 6
+    assert db.delete({}).deleted == ["r", "f4", "f3", "f2", "f1", "f0"]
+    assert db.count() == 0
+
+
+# ---- Parts of logs ----------------------------------------------------
+
+
+@pytest.fixture
+def log_job(db, logdir):
+    """Job "j" whose stdout is <logdir>/j_out.txt, stderr j_errors.txt."""
+    db.update_status({"self_id": "j", "status": "running",
+                      "logdir": str(logdir), "logfile": "j"})
+    return logdir / "j_out.txt"
+
+
+def test_read_log_follows_offsets(db, log_job, logdir):
+    log_job.write_bytes(b"first\n")
+    chunk = db.read_log("j")
+    assert isinstance(chunk, jobdb.LogChunk)
+    assert (chunk.text, chunk.data) == ("first\n", None)
+    assert (chunk.offset, chunk.next_offset, chunk.size) == (0, 6, 6)
+    assert chunk.eof and not chunk.restarted and not chunk.invalid_utf8
+    assert (chunk.self_id, chunk.stream, chunk.path) == ("j", "stdout", str(log_job))
+
+    with open(log_job, "ab") as log:
+        log.write(b"second line\n")
+    chunk = db.read_log("j", offset=chunk.next_offset)
+    assert (chunk.text, chunk.offset, chunk.next_offset) == ("second line\n", 6, 18)
+    nothing = db.read_log("j", "stdout", offset=18)
+    assert (nothing.text, nothing.eof, nothing.next_offset) == ("", True, 18)
+
+    # max_bytes cuts a read into pieces; eof only on the last.
+    pieces, offset = [], 0
+    while True:
+        chunk = db.read_log("j", offset=offset, max_bytes=7)
+        pieces.append(chunk.text)
+        offset = chunk.next_offset
+        if chunk.eof:
+            break
+        assert len(chunk.text) == 7
+    assert "".join(pieces) == "first\nsecond line\n" and len(pieces) == 3
+
+    write_logs(logdir, "j", None, b"on stderr\n")
+    chunk = db.read_log("j", "stderr")
+    assert (chunk.text, chunk.stream) == ("on stderr\n", "stderr")
+    assert chunk.path == f"{logdir}/j_errors.txt"
+
+
+def test_read_log_tails(db, log_job):
+    log_job.write_bytes(b"".join(b"line %d\n" % n for n in range(1, 21)))
+    assert db.read_log("j", tail_bytes=7).text == "line 20\n"[-7:]
+    assert db.read_log("j", tail_lines=2).text == "line 19\nline 20\n"
+    assert db.read_log("j", tail_lines=1000).offset == 0
+    assert db.tail("j") == "".join(f"line {n}\n" for n in range(11, 21))
+    assert db.tail("j", 3) == "line 18\nline 19\nline 20\n"
+    assert db.tail("j", lines=0) == ""
+    # A tail longer than max_bytes is cut to its last max_bytes.
+    assert db.tail("j", 5, max_bytes=8) == "line 20\n"
+    chunk = db.read_log("j", tail_lines=2)
+    assert chunk.eof and chunk.next_offset == chunk.size
+    # A last line without a newline is a line.
+    with open(log_job, "ab") as log:
+        log.write(b"partial")
+    assert db.tail("j", 2) == "line 20\npartial"
+
+
+def test_read_log_binary_and_invalid_utf8(db, log_job):
+    raw = b"Not UTF-8: \xff\xfe\x00 (end)\n"
+    log_job.write_bytes(raw)
+    chunk = db.read_log("j", binary=True)
+    assert (chunk.data, chunk.text, chunk.invalid_utf8) == (raw, None, False)
+    assert db.read_log("j", offset=11, max_bytes=2, binary=True).data == b"\xff\xfe"
+    assert db.read_log("j", tail_bytes=7, binary=True).data == raw[-7:]
+    chunk = db.read_log("j")
+    assert chunk.text == "Not UTF-8: \ufffd\ufffd\x00 (end)\n"
+    assert chunk.invalid_utf8 and chunk.data is None
+
+
+def test_read_log_restarts_after_truncation(db, log_job):
+    log_job.write_bytes(b"a long first run\n")
+    offset = db.read_log("j").next_offset
+    log_job.write_bytes(b"new run\n")  # truncated and rewritten: shorter
+    chunk = db.read_log("j", offset=offset)
+    assert chunk.restarted
+    assert (chunk.offset, chunk.next_offset, chunk.text) == (0, 8, "new run\n")
+    # Read on from there, it is an ordinary read again.
+    assert not db.read_log("j", offset=chunk.next_offset).restarted
+
+
+def test_read_log_errors(db, log_job, logdir):
+    log_job.write_bytes(b"x\n")
+    with pytest.raises(jobdb.NotFoundError):
+        db.read_log("ghost")
+    with pytest.raises(jobdb.NotFoundError) as info:  # missing file
+        db.read_log("j", "stderr")
+    assert "j_errors.txt" in info.value.message
+    with pytest.raises(jobdb.NotFoundError):
+        db.tail("j", stream="stderr")
+    db.update_status({"self_id": "nolog", "status": "s"})
+    with pytest.raises(jobdb.NoLogsError):
+        db.read_log("nolog")
+    (logdir / "dir_out.txt").mkdir()
+    db.update_status({"self_id": "dir", "status": "s",
+                      "logdir": str(logdir), "logfile": "dir"})
+    with pytest.raises(jobdb.JobIOError):
+        db.read_log("dir")
+    for kwargs, field in [
+        (dict(stream="stdin"), "stream"),
+        (dict(offset=0, tail_lines=1), "tail_lines"),
+        (dict(offset=-1), "offset"),
+        (dict(tail_bytes=1.5), "tail_bytes"),
+        (dict(max_bytes=0), "max_bytes"),
+        (dict(max_bytes=16 * 1024 * 1024 + 1), "max_bytes"),
+    ]:
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.read_log("j", **kwargs)
+        assert info.value.field == field, kwargs
+    with pytest.raises(TypeError):
+        db.read_log(b"j")
+    with pytest.raises(TypeError):
+        db.read_log("j", "stdout", 0)  # offset is keyword-only
+
+
+def test_follow_log_yields_what_is_written_until_stopped(db, log_job):
+    log_job.write_bytes(b"a\n")
+    # What the job writes between two polls; stop() is asked at each end.
+    writes = [b"a\nb\n",
+              b"z\n",  # shorter than what was read: a rotation
+              b"z\nlast\n"]  # written just before stop() says yes: still read
+    polls = []
+
+    def stop():
+        log_job.write_bytes(writes[len(polls)])
+        polls.append(1)
+        return len(polls) == len(writes)
+
+    chunks = list(db.follow_log("j", poll_interval=0, stop=stop))
+    assert [(c.text, c.restarted) for c in chunks] == [
+        ("a\n", False), ("b\n", False), ("z\n", True), ("last\n", False)]
+    assert len(polls) == 3
+
+    # The caller may also just stop iterating; errors come at the call.
+    log_job.write_bytes(b"0123456789")
+    follow = db.follow_log("j", offset=4, max_bytes=3, binary=True,
+                           poll_interval=0)
+    assert [next(follow).data for _ in range(2)] == [b"456", b"789"]
+    follow.close()
+    with pytest.raises(jobdb.NotFoundError):
+        db.follow_log("ghost")
+    with pytest.raises(ValueError):
+        db.follow_log("j", poll_interval=-1)
+    with pytest.raises(TypeError):
+        db.follow_log("j", poll_interval="1")
+
+
+# ---- Changes ----------------------------------------------------------
+
+
+def changed(feed):
+    """(self_id, status or None) of each change."""
+    return [(c.self_id, None if c.record is None else c.record["status"])
+            for c in feed]
+
+
+def test_changes_from_the_start_then_from_a_cursor(db):
+    feed = db.changes()
+    assert isinstance(feed, jobdb.Changes)
+    assert feed.changes == [] and not feed.more
+    assert isinstance(feed.next_cursor, str)
+    empty_cursor = feed.next_cursor
+
+    for self_id in ("a", "b", "c"):
+        db.update_status({"self_id": self_id, "status": "new"})
+    feed = db.changes()
+    assert changed(feed) == [("a", "new"), ("b", "new"), ("c", "new")]
+    assert changed(db.changes(empty_cursor)) == changed(feed)
+    change = feed.changes[0]
+    self_id, record = change  # a (self_id, record) pair
+    assert isinstance(change, jobdb.Change) and not change.deleted
+    assert record == db.get_status("a") and record["last_update"].tzinfo is UTC
+
+    # Nothing since: nothing, and a cursor to go on with.
+    quiet = db.changes(feed.next_cursor)
+    assert len(quiet) == 0 and not quiet.more
+    assert db.changes(quiet.next_cursor).changes == []
+
+    db.update_status({"self_id": "b", "status": "running"})
+    db.delete({"self_id": "a"})
+    db.update_status({"self_id": "d", "status": "new"})
+    db.update_status({"self_id": "b", "status": "done"})  # b's latest is last
+    feed = db.changes(quiet.next_cursor)
+    assert changed(feed) == [("a", None), ("d", "new"), ("b", "done")]
+    assert feed.changes[0].deleted and feed.changes[0].record is None
+    assert db.changes(feed.next_cursor).changes == []
+
+
+def test_changes_see_other_writers(db, db_folder):
+    db.update_status({"self_id": "mine", "status": "new"})
+    cursor = db.changes().next_cursor
+    with sqlite3.connect(db_folder / "jobs.db") as conn:  # as nodejobs writes
+        conn.execute("INSERT INTO process_status (_id, value) VALUES (?, ?)", (
+            "row-1", json.dumps({"_id": "row-1", "self_id": "theirs",
+                                 "status": "running",
+                                 "last_update": "2024-05-01T12:00:00"})))
+    conn.close()
+    delete_jobs(db_folder, "mine")
+    feed = db.changes(cursor)
+    assert changed(feed) == [("theirs", "running"), ("mine", None)]
+    assert feed.changes[0].record["last_update"] == datetime.datetime(
+        2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_changes_limit_says_more(db):
+    make_jobs(db, 5)
+    seen, cursor, pages = [], None, 0
+    while True:
+        feed = db.changes(cursor, limit=2)
+        pages += 1
+        seen += [c.self_id for c in feed]
+        cursor = feed.next_cursor
+        if not feed.more:
+            break
+        assert len(feed) == 2
+    assert seen == ["j00", "j01", "j02", "j03", "j04"] and pages == 3
+    assert db.changes(limit=100000).more is False
+    for limit in (0, 100001, -1, "2"):
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.changes(limit=limit)
+        assert info.value.field == "limit"
+
+
+def test_changes_refuse_a_foreign_cursor(db, tmp_path):
+    db.update_status({"self_id": "a", "status": "new"})
+    with JobDB(tmp_path / "other") as other:
+        foreign = other.changes().next_cursor
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.changes(foreign)
+    assert info.value.field == "cursor"
+    assert "another database" in info.value.message
+    db.update_status({"self_id": "b", "status": "new"})
+    query_cursor = db.query(limit=1).next_cursor
+    mine = db.changes().next_cursor
+    for junk in ["", "not a cursor", mine[:-3], query_cursor]:
+        with pytest.raises(jobdb.SchemaError) as info:
+            db.changes(junk)
+        assert info.value.field == "cursor", junk
+    with pytest.raises(jobdb.SchemaError):
+        db.changes(5)
+
+
+# ---- Timestamps out of range, busy_timeout ----------------------------
+
+
+FAR_PAST = datetime.datetime(1, 1, 1, tzinfo=PLUS_TWO)  # year 0 in UTC
+FAR_FUTURE = datetime.datetime(9999, 12, 31, 23, tzinfo=MINUS_FIVE)  # 10000
+
+
+@pytest.mark.parametrize("when", [FAR_PAST, FAR_FUTURE])
+def test_aware_datetime_out_of_range_in_utc_is_schema_error(db, when):
+    db.update_status({"self_id": "a", "status": "s"})
+    before = db.list_status()
+    calls = [
+        (lambda: db.update_status({"self_id": "a", "started_at": when}), "started_at"),
+        (lambda: db.update_status({"self_id": "a", "metadata": {"at": [when]}}),
+         "metadata"),
+        (lambda: db.list_status({"ended_at": {"$lt": when}}), "ended_at"),
+        (lambda: db.query({"last_update": {"$in": [when]}}), "last_update"),
+        (lambda: db.count({"created_at": when}), "created_at"),
+        (lambda: db.update_status({"self_id": "a", "status": "t"},
+                                  only_if={"last_update": {"$gt": when}}),
+         "last_update"),
+        (lambda: db.delete({"ended_at": {"$lt": when}}), "ended_at"),
+    ]
+    for call, field in calls:
+        with pytest.raises(jobdb.SchemaError) as info:
+            call()
+        assert info.value.field == field
+        assert info.value.index is None
+        assert "outside the years 1 to 9999" in info.value.message
+    with pytest.raises(jobdb.SchemaError) as info:
+        db.update_many([{"self_id": "b", "status": "s"},
+                        {"self_id": "c", "status": "s", "ended_at": when}])
+    assert (info.value.field, info.value.index) == ("ended_at", 1)
+    assert db.list_status() == before
+    # The same instants in range, naive or in UTC, are fine.
+    edge = datetime.datetime(1, 1, 1, tzinfo=UTC)
+    assert db.update_status({"self_id": "a", "started_at": edge})["started_at"] == edge
+    assert db.update_status({"self_id": "a", "ended_at": datetime.datetime.max}
+                            )["ended_at"] == datetime.datetime.max.replace(tzinfo=UTC)
+
+
+def test_busy_timeout_is_rounded_up_to_a_millisecond(db_folder, monkeypatch):
+    lib = jobdb.load_library()
+    original = lib.jobdb_open_with_options
+    sent = []
+
+    def recording_open(folder, options, *rest):
+        sent.append(None if options is None else json.loads(options))
+        return original(folder, options, *rest)
+
+    monkeypatch.setattr(lib, "jobdb_open_with_options", recording_open)
+    for value, expected in [
+        (0.0004, 1), (1e-9, 1), (0, 0), (0.0, 0), (0.001, 1), (0.0011, 2),
+        (0.1, 100), (0.29, 290), (2.5, 2500), (3, 3000),
+        (datetime.timedelta(microseconds=1), 1),
+        (datetime.timedelta(milliseconds=5), 5),
+        (datetime.timedelta(seconds=1, microseconds=1), 1001),
+        (2147483.647, 2**31 - 1),
+    ]:
+        JobDB(db_folder, busy_timeout=value).close()
+        assert sent.pop() == {"busy_timeout_ms": expected}, value
+    for value in (2147483.6471, datetime.timedelta(days=30),
+                  -0.0004, datetime.timedelta(microseconds=-1), float("nan")):
+        with pytest.raises(ValueError):
+            JobDB(db_folder, busy_timeout=value)
+    assert sent == []
+
+
 # ---- Opening, closing, options ----------------------------------------
 
 
@@ -973,8 +1541,9 @@ def test_error_classes(db):
     classes = [jobdb.InvalidArgumentError, jobdb.MalformedJSONError,
                jobdb.SchemaError, jobdb.NotFoundError, jobdb.BusyError,
                jobdb.JobIOError, jobdb.DatabaseError, jobdb.CorruptError,
-               jobdb.NoLogsError, jobdb.TooLargeError, jobdb.InternalError]
-    assert [cls.code for cls in classes] == list(range(1, 12))
+               jobdb.NoLogsError, jobdb.TooLargeError, jobdb.InternalError,
+               jobdb.ConflictError]
+    assert [cls.code for cls in classes] == list(range(1, 13))
     lib = jobdb.load_library()
     for cls in classes:
         assert issubclass(cls, jobdb.JobDBError)
@@ -986,8 +1555,8 @@ def test_error_classes(db):
         db.update_status({"self_id": "x", "status": "s", "bogus": 1})
     copy = pickle.loads(pickle.dumps(info.value))
     assert type(copy) is jobdb.SchemaError
-    assert (copy.code, copy.name, copy.message, copy.field) == (
-        3, "JOBDB_ERR_SCHEMA", info.value.message, "bogus")
+    assert (copy.code, copy.name, copy.message, copy.field, copy.index) == (
+        3, "JOBDB_ERR_SCHEMA", info.value.message, "bogus", None)
 
 
 def test_every_returned_string_is_freed_once(db, logdir, monkeypatch):
@@ -1017,6 +1586,22 @@ def test_every_returned_string_is_freed_once(db, logdir, monkeypatch):
         lambda: db.query(limit=0),
         lambda: db.count({"status": {"$in": ["s", "t"]}}),
         lambda: db.count({"status": {"$regex": "s"}}),
+        lambda: db.update_status({"self_id": "x", "status": "t"},
+                                 only_if={"status": "s"}),
+        lambda: db.update_status({"self_id": "x", "status": "u"},
+                                 only_if={"status": "s"}),  # ConflictError
+        lambda: db.update_many([{"self_id": "y", "status": "s"}]),
+        lambda: db.update_many([{"self_id": "z"}]),
+        lambda: db.delete({"self_id": "y"}, dry_run=True),
+        lambda: db.delete({"bogus": 1}),
+        lambda: db.read_log("x"),
+        lambda: db.read_log("x", tail_lines=1, binary=True),
+        lambda: db.read_log("x", "stderr", offset=99),  # restarted
+        lambda: db.read_log("x", stream="stdin"),
+        lambda: db.tail("x"),
+        lambda: db.changes(),
+        lambda: db.changes(limit=1),
+        lambda: db.changes("nonsense"),
     ]
     for call in calls:
         try:
@@ -1025,6 +1610,13 @@ def test_every_returned_string_is_freed_once(db, logdir, monkeypatch):
             pass
     assert len(freed) == len(calls)  # one result or error string per call
     assert all(freed)  # never NULL
+
+    # follow_log: one string per read, three here.
+    freed.clear()
+    follow = db.follow_log("x", max_bytes=1)
+    assert [next(follow).text for _ in range(3)] == ["o", "u", "t"]
+    follow.close()
+    assert len(freed) == 3
 
     freed.clear()
     JobDB(logdir / "other").close()  # success: no error string
@@ -1082,6 +1674,18 @@ def test_finder_reports_a_missing_jobdb_library(tmp_path):
     # Never silently replaced by the copy in target/release.
     assert "target/release" not in result.stdout
     assert not (tmp_path / "unused").exists()
+
+
+def test_finder_says_when_jobdb_library_is_a_directory(tmp_path):
+    result = run_python("""
+        import jobdb
+        try:
+            jobdb.load_library()
+        except jobdb.LibraryNotFoundError as error:
+            print(error.tried[0][1])
+    """, {"JOBDB_LIBRARY": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "is a directory, not the library file"
 
 
 def test_finder_reports_a_file_that_is_no_library(tmp_path):
@@ -1187,6 +1791,11 @@ def test_close_while_threads_call(db_folder):
             try:
                 db.get_status("x")
                 db.update_status({"self_id": "x", "last_pid": done})
+                db.update_status({"self_id": "x", "exit_code": done},
+                                 only_if={"status": "s"})
+                db.update_many([{"self_id": "x", "last_pid": done}])
+                db.changes(limit=1)
+                db.delete({"self_id": "nobody"})
                 done += 1
             except jobdb.InvalidArgumentError as error:
                 outcomes.append(("closed", done, str(error)))
@@ -1215,10 +1824,11 @@ def test_close_while_threads_call(db_folder):
 
 LEAK_CALLS = 100_000
 # Growth allowed over LEAK_CALLS calls. Measured growth is well under 1 MiB;
-# every call below but count's success sends or returns a string of 1 KiB or
-# more, so leaking one string per call grows memory by about 100 MiB and
-# fails this bound. (count's small result is covered by the freeing test
-# above, which counts every string freed.)
+# every call below sends or returns a string of 1 KiB or more, and all but
+# count's success and delete's return one, so leaking one string per
+# call grows memory by about 100 MiB and fails this bound. (The small
+# results are covered by the freeing test above, which counts every string
+# freed.)
 LEAK_BOUND_MIB = 20
 
 
@@ -1230,7 +1840,7 @@ def resident_bytes():
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 def test_no_leak_over_many_calls(db, logdir, capsys):
     padding = "p" * 1024
-    write_logs(logdir, "leak", b"out\n" * 64, b"err\n" * 64)
+    write_logs(logdir, "leak", b"out\n" * 512, b"err\n" * 512)
     for self_id in ("leak", "leak2"):
         db.update_status({"self_id": self_id, "status": "running",
                           "logdir": str(logdir), "logfile": "leak",
@@ -1241,6 +1851,7 @@ def test_no_leak_over_many_calls(db, logdir, capsys):
     # The cursor holds its query's filter, so it is over 1 KiB too.
     cursor = db.query({"cwd": padding}, limit=1).next_cursor
     assert cursor is not None and len(cursor) > 1024
+    feed = db.changes().next_cursor
     calls = [  # (call, whether it raises)
         (lambda i: db.update_status({"self_id": "leak", "last_pid": i}), False),
         (lambda i: db.get_status("leak"), False),
@@ -1257,6 +1868,27 @@ def test_no_leak_over_many_calls(db, logdir, capsys):
                             cursor=cursor), True),         # foreign cursor
         (lambda i: db.count({"cwd": padding}), False),
         (lambda i: db.count({bad_field: 1}), True),
+        # The later entry points, with no more writes than before (a write
+        # costs several reads), so that the test takes about as long: a
+        # conflict, a batch refused at its second record, and a dry run
+        # that keeps both jobs write nothing. Their successful writes go
+        # through the same strings and are counted by the freeing test.
+        (lambda i: db.update_status({"self_id": "leak", "exit_code": i},
+                                    only_if={"status": "stopped"}), True),
+        (lambda i: db.update_many([{"self_id": "leak2", "last_pid": i},
+                                   {"self_id": "leak2", bad_field: i}]), True),
+        (lambda i: db.delete({"cwd": padding}, keep_newest=2, dry_run=True,
+                             remove_logs=True), False),
+        (lambda i: db.delete({bad_field: 1}), True),
+        (lambda i: db.read_log("leak", max_bytes=1500), False),
+        (lambda i: db.read_log("leak", "stderr", tail_lines=300,
+                               binary=True), False),
+        (lambda i: db.read_log("leak", offset=10**9), False),  # restarted
+        (lambda i: db.read_log(ghost), True),
+        (lambda i: db.tail("leak", 300), False),
+        (lambda i: db.changes(limit=2), False),
+        (lambda i: db.changes(feed), False),
+        (lambda i: db.changes("e30" + padding), True),     # no cursor
     ]
 
     def run(count):
@@ -1265,7 +1897,8 @@ def test_no_leak_over_many_calls(db, logdir, capsys):
             call, _ = calls[i % len(calls)]
             try:
                 call(i)
-            except (jobdb.NotFoundError, jobdb.SchemaError):
+            except (jobdb.NotFoundError, jobdb.SchemaError,
+                    jobdb.ConflictError):
                 failures += 1
         return failures
 
