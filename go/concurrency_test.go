@@ -105,10 +105,15 @@ func TestCloseDuringCalls(t *testing.T) {
 			ok := 0
 			for {
 				var err error
-				if g%2 == 0 {
+				switch g % 4 {
+				case 0:
 					_, err = db.GetStatus("a")
-				} else {
+				case 1:
 					_, err = db.UpdateStatus(Update{SelfID: "a", LastPID: Set(int64(g))})
+				case 2:
+					_, err = db.UpdateStatusIf(Update{SelfID: "a", LastPID: Set(int64(g))}, Filter{Status: "running"})
+				case 3:
+					_, err = db.Changes("", 0)
 				}
 				if errors.Is(err, ErrClosed) {
 					results <- ""

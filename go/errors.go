@@ -21,6 +21,7 @@ const (
 	CodeNoLogs          = 9  // the job's record has no logdir or no logfile
 	CodeTooLarge        = 10 // JSON input over 64 MiB, or a log file over 16 MiB
 	CodeInternal        = 11 // a bug in jobdb
+	CodeConflict        = 12 // a precondition (jobdb_update_status_if) did not hold
 )
 
 // Error is a failure reported by jobdb, or found by this package before
@@ -37,6 +38,14 @@ type Error struct {
 	Message string
 	// Field names the record field at fault, or is empty.
 	Field string
+	// Index is, for an error about one record of an UpdateMany batch,
+	// that record's position in the batch, from 0; -1 otherwise. (Only
+	// errors this package makes set it: an Error literal has 0.)
+	Index int
+	// Current is, for an ErrConflict from UpdateStatusIf, the job's
+	// record as it stands, which the update was not written over; nil
+	// otherwise.
+	Current *Job
 
 	// wrapped is returned by Unwrap; it lets a closed-handle error match
 	// ErrClosed as well as ErrInvalidArgument.
@@ -75,6 +84,7 @@ var (
 	ErrNoLogs          = sentinel(CodeNoLogs, "job has no logs")
 	ErrTooLarge        = sentinel(CodeTooLarge, "too large")
 	ErrInternal        = sentinel(CodeInternal, "internal error in jobdb")
+	ErrConflict        = sentinel(CodeConflict, "precondition did not hold")
 )
 
 // ErrClosed is matched (through errors.Is) by the error every method of a
@@ -97,6 +107,7 @@ var codeNames = [...]string{
 	CodeNoLogs:          "JOBDB_ERR_NO_LOGS",
 	CodeTooLarge:        "JOBDB_ERR_TOO_LARGE",
 	CodeInternal:        "JOBDB_ERR_INTERNAL",
+	CodeConflict:        "JOBDB_ERR_CONFLICT",
 }
 
 // CodeName returns the name of a code, such as "JOBDB_ERR_BUSY", or
@@ -109,12 +120,12 @@ func CodeName(code int) string {
 }
 
 func sentinel(code int, message string) *Error {
-	return &Error{Code: code, Name: CodeName(code), Message: message}
+	return &Error{Code: code, Name: CodeName(code), Message: message, Index: -1}
 }
 
 // newError makes an error found on the Go side.
 func newError(code int, field, message string) *Error {
-	return &Error{Code: code, Name: CodeName(code), Message: message, Field: field}
+	return &Error{Code: code, Name: CodeName(code), Message: message, Field: field, Index: -1}
 }
 
 func errClosed() error {
@@ -122,17 +133,34 @@ func errClosed() error {
 		Code:    CodeInvalidArgument,
 		Name:    CodeName(CodeInvalidArgument),
 		Message: "the database is closed",
+		Index:   -1,
 		wrapped: ErrClosed,
 	}
 }
 
+// atIndex marks an error found on the Go side in record index of a
+// batch, as jobdb marks its own.
+func atIndex(err error, index int) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	marked := *e
+	marked.Message = fmt.Sprintf("record %d of the batch: %s", index, e.Message)
+	marked.Index = index
+	return &marked
+}
+
 // wireError is an error object as jobdb writes it:
-// {"code": 3, "name": "JOBDB_ERR_SCHEMA", "message": "...", "field": "last_pid"}.
+// {"code": 3, "name": "JOBDB_ERR_SCHEMA", "message": "...", "field": "last_pid"},
+// with "index" for a record of a batch and "current" for a conflict.
 type wireError struct {
-	Code    int    `json:"code"`
-	Name    string `json:"name"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
+	Code    int             `json:"code"`
+	Name    string          `json:"name"`
+	Message string          `json:"message"`
+	Field   string          `json:"field"`
+	Index   *int            `json:"index"`
+	Current json.RawMessage `json:"current"`
 }
 
 func (w *wireError) toError() *Error {
@@ -140,7 +168,19 @@ func (w *wireError) toError() *Error {
 	if name == "" {
 		name = CodeName(w.Code)
 	}
-	return &Error{Code: w.Code, Name: name, Message: w.Message, Field: w.Field}
+	e := &Error{Code: w.Code, Name: name, Message: w.Message, Field: w.Field, Index: -1}
+	if w.Index != nil {
+		e.Index = *w.Index
+	}
+	if len(w.Current) > 0 && string(w.Current) != "null" {
+		var job Job
+		if err := json.Unmarshal(w.Current, &job); err != nil {
+			e.Message += fmt.Sprintf(" (and its current record could not be read: %v)", err)
+		} else {
+			e.Current = &job
+		}
+	}
+	return e
 }
 
 // parseError turns the error document of a failed call into an *Error.
@@ -152,6 +192,7 @@ func parseError(code int, doc []byte) *Error {
 			Code:    code,
 			Name:    CodeName(code),
 			Message: fmt.Sprintf("jobdb returned code %d with an unreadable error document: %q", code, doc),
+			Index:   -1,
 		}
 	}
 	return w.toError()

@@ -2,6 +2,7 @@ package jobdb
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -105,9 +106,11 @@ func Between[T Scalar](from, to T) Cond[T] {
 }
 
 // And matches jobs that meet every one of cs, on the same field; nil
-// conditions are skipped. Each operator may appear once per field (jobdb
-// takes an object of operators), and an equality counts as $in: And(Gt(1),
-// Gt(5)) is refused with ErrSchema, And(Gt(1), Lt(5)) is fine.
+// conditions are skipped. jobdb takes one object of operators per field,
+// so And merges what it can into one: equalities and In lists into the
+// values they share, bounds of one kind into the tightest, NotNull into
+// the other conditions. What cannot be merged, two Ne of different values,
+// is refused with ErrSchema.
 func And[T Scalar](cs ...Cond[T]) Cond[T] {
 	var all conds[T]
 	for _, c := range cs {
@@ -137,6 +140,11 @@ func addTerms(o *object, name string, terms []term) {
 		o.field(name, terms[0].values[0])
 		return
 	}
+	terms = simplify(terms)
+	if len(terms) == 1 && terms[0].op == "" {
+		o.field(name, terms[0].values[0])
+		return
+	}
 	ops := object{owner: name}
 	seen := make(map[string]bool)
 	for _, t := range terms {
@@ -146,8 +154,7 @@ func addTerms(o *object, name string, terms []term) {
 		}
 		if seen[op] {
 			o.err = newError(CodeSchema, name, fmt.Sprintf(
-				"the filter on %s uses %s more than once (an equality counts as $in); "+
-					"jobdb takes each operator once per field", name, op))
+				"the filter on %s has two %s conditions; jobdb takes one per field", name, op))
 			return
 		}
 		seen[op] = true
@@ -163,4 +170,138 @@ func addTerms(o *object, name string, terms []term) {
 		return
 	}
 	o.field(name, builtJSON(text))
+}
+
+// simplify rewrites terms into ones jobdb's object of operators can hold,
+// with the same meaning: a term given twice counts once; equalities and
+// $in lists become one $in of the values they share; several bounds of one
+// kind keep the tightest; NotNull ($ne null) next to a term that rules out
+// null goes, and next to another $ne becomes $gte the least value of the
+// type, which every value that is not null meets. Only two $ne of
+// different values are left for addTerms to refuse.
+func simplify(terms []term) []term {
+	var out []term
+	in, merged := -1, false // the index of the one equality or $in
+	bounds := make(map[string]int)
+	for _, t := range terms {
+		switch t.op {
+		case "", "$in":
+			if in < 0 {
+				in = len(out)
+				out = append(out, t)
+				continue
+			}
+			var shared []any
+			for _, v := range out[in].values {
+				if containsValue(t.values, v) && !containsValue(shared, v) {
+					shared = append(shared, v)
+				}
+			}
+			if shared == nil {
+				shared = []any{}
+			}
+			out[in], merged = term{op: "$in", values: shared}, true
+		case "$gt", "$gte", "$lt", "$lte":
+			i, seen := bounds[t.op]
+			if !seen {
+				bounds[t.op] = len(out)
+				out = append(out, t)
+				continue
+			}
+			old, v := out[i].values[0], t.values[0]
+			if (t.op == "$gt" || t.op == "$gte") == less(old, v) {
+				out[i] = t
+			}
+		default:
+			if !containsTerm(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	if merged && len(out[in].values) == 1 {
+		out[in].op = "" // equalities that agree
+	}
+
+	notNull, excludesNull := -1, false
+	var ne any
+	for i, t := range out {
+		switch {
+		case t.op == "$ne" && t.values[0] == nil:
+			notNull = i
+		case t.op == "$ne":
+			ne = t.values[0]
+		case t.op == "$in" || t.op == "":
+			excludesNull = excludesNull || !containsValue(t.values, nil)
+		default: // a bound
+			excludesNull = true
+		}
+	}
+	if notNull < 0 {
+		return out
+	}
+	if excludesNull {
+		return append(out[:notNull:notNull], out[notNull+1:]...)
+	}
+	if ne != nil {
+		out[notNull] = term{op: "$gte", values: []any{leastValue(ne)}}
+	}
+	return out
+}
+
+// less orders two values of one Scalar type.
+func less(a, b any) bool {
+	switch a := a.(type) {
+	case int64:
+		return a < b.(int64)
+	case string:
+		return a < b.(string)
+	case time.Time:
+		return a.Before(b.(time.Time))
+	}
+	return false
+}
+
+// leastValue is the least value of v's type that jobdb stores.
+func leastValue(v any) any {
+	switch v.(type) {
+	case int64:
+		return int64(math.MinInt64)
+	case time.Time:
+		return time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	default:
+		return ""
+	}
+}
+
+func containsTerm(terms []term, t term) bool {
+	for _, u := range terms {
+		if u.op == t.op && len(u.values) == len(t.values) {
+			same := true
+			for i := range u.values {
+				same = same && sameValue(u.values[i], t.values[i])
+			}
+			if same {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsValue(values []any, v any) bool {
+	for _, u := range values {
+		if sameValue(u, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameValue compares two filter values, times as instants.
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return a == b
 }

@@ -95,14 +95,14 @@ func TestVersionAndCodeNames(t *testing.T) {
 	if v := Version(); v == "" || strings.Count(v, ".") != 2 {
 		t.Errorf("Version() = %q, want x.y.z", v)
 	}
-	for code := -1; code <= CodeInternal+1; code++ {
+	for code := -1; code <= CodeConflict+1; code++ {
 		if got, want := CodeName(code), libraryCodeName(code); got != want {
 			t.Errorf("CodeName(%d) = %q, library says %q", code, got, want)
 		}
 	}
 	sentinels := []*Error{nil, ErrInvalidArgument, ErrMalformedJSON, ErrSchema,
 		ErrNotFound, ErrBusy, ErrIO, ErrDatabase, ErrCorrupt, ErrNoLogs,
-		ErrTooLarge, ErrInternal}
+		ErrTooLarge, ErrInternal, ErrConflict}
 	for code, s := range sentinels {
 		if s != nil && (s.Code != code || s.Name != libraryCodeName(code)) {
 			t.Errorf("sentinel %v has code %d, want %d", s, s.Code, code)
@@ -729,7 +729,14 @@ func TestClosed(t *testing.T) {
 			t.Errorf("an iterator on a closed DB returned %+v", it.Job())
 		}
 		err8 := it.Err()
-		for i, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
+		_, err9 := d.UpdateStatusIf(Update{SelfID: "a", Status: "x"}, Filter{})
+		_, err10 := d.UpdateMany([]Update{{SelfID: "a", Status: "x"}})
+		_, err11 := d.Delete(DeleteRequest{All: true})
+		_, err12 := d.ReadLog(LogRequest{SelfID: "a", Stream: Stdout})
+		_, err13 := d.Tail("a", Stdout, 10)
+		_, err14 := d.Changes("", 0)
+		for i, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8,
+			err9, err10, err11, err12, err13, err14} {
 			if !errors.Is(err, ErrClosed) {
 				t.Errorf("call %d on a closed DB: %v, want ErrClosed", i, err)
 			}

@@ -14,7 +14,8 @@ const (
 	ByEndedAt    Order = "ended_at"
 )
 
-// MaxLimit is the largest page a Query may ask for.
+// MaxLimit is the largest page a Query may ask for, and the largest
+// limit of Changes.
 const MaxLimit = 100_000
 
 // Query asks for jobs a page at a time: those that match Filter, sorted

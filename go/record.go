@@ -267,8 +267,9 @@ func (u Update) MarshalJSON() ([]byte, error) {
 	return o.finish()
 }
 
-// Filter selects jobs for ListStatus, Query and Count: a job matches when
-// every condition the filter gives holds. The zero Filter matches every
+// Filter selects jobs for ListStatus, Query, Count and Delete, and is the
+// condition of UpdateStatusIf: a job matches when every condition the
+// filter gives holds. The zero Filter matches every
 // job. Metadata cannot be filtered on.
 //
 // Each field takes a [Cond]: Eq, Ne, In, Gt, Gte, Lt, Lte, Between,

@@ -98,11 +98,16 @@ pub(crate) fn plan_log_removal(
         };
         let paths = log_paths(logdir, logfile);
         if still_named(logdir, logfile)? {
-            deletion.logs_kept.extend(paths);
+            let existing = paths
+                .into_iter()
+                .filter(|path| std::fs::symlink_metadata(path).is_ok());
+            deletion.logs_kept.extend(existing);
         } else {
             to_remove.extend(paths);
         }
     }
+    deletion.logs_kept.sort();
+    deletion.logs_kept.dedup();
     to_remove.sort();
     to_remove.dedup();
     Ok(to_remove)

@@ -200,3 +200,24 @@ fn bad_requests_delete_nothing() {
     assert_eq!(everything["deleted"].as_array().unwrap().len(), 7);
     assert_eq!(list(&db, None), json!({}));
 }
+
+#[test]
+fn kept_logs_are_listed_once_and_only_when_they_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(&tmp.path().join("db"));
+    let logs = tmp.path().to_str().unwrap();
+    for (id, status) in [("a", "finished"), ("b", "finished"), ("live", "running")] {
+        let job = json!({"self_id": id, "status": status, "logdir": logs, "logfile": "shared"});
+        update(&db, &job.to_string());
+    }
+    std::fs::write(tmp.path().join("shared_out.txt"), "x").unwrap();
+
+    let done = delete(
+        &db,
+        json!({"filter": {"status": "finished"}, "remove_logs": true}),
+    );
+    assert_eq!(done["deleted"], json!(["b", "a"]));
+    assert_eq!(done["logs_kept"], json!([format!("{logs}/shared_out.txt")]));
+    assert_eq!(done["logs_removed"], json!([]));
+    assert!(tmp.path().join("shared_out.txt").exists());
+}

@@ -1,7 +1,11 @@
 // trackjobs is jobdb's demo in Go, the counterpart of
 // examples/track_jobs.c. It runs three real shell commands, records the
-// life of each in a jobdb database, then lists the jobs by status and
-// prints their logs.
+// life of each in a jobdb database (command, pid, start and end times,
+// exit code and some metadata of its own; "running" only if the job is
+// still "starting"), then shows what changed through the change feed,
+// lists the jobs by status, queries the failed ones (with the last line
+// of their stderr) and those that ended in a time window, newest first,
+// and prints their logs.
 //
 //	trackjobs [FOLDER]          FOLDER defaults to "jobdb-demo-go"
 //
@@ -18,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"jobdb"
 )
@@ -83,6 +88,14 @@ func run(folder string) error {
 	fmt.Printf("jobdb %s: database in %s\n", jobdb.Version(), filepath.Join(dbDir, "jobs.db"))
 	fmt.Printf("logs in %s\n", p.logdir)
 
+	// Where the change feed stands now, so that what the jobs change can
+	// be shown afterwards, as a monitor polling the database would see it.
+	cursor, err := db.ChangesCursorNow()
+	if err != nil {
+		return err
+	}
+
+	began := time.Now()
 	fmt.Printf("\n== Running %d jobs ==\n", len(demoJobs))
 	for _, job := range demoJobs {
 		if err := runJob(db, job, p); err != nil {
@@ -90,10 +103,20 @@ func run(folder string) error {
 		}
 	}
 
+	if err := showChanges(db, cursor); err != nil {
+		return err
+	}
+
 	for _, status := range []string{"finished", "failed"} {
 		if err := showJobsWithStatus(db, status); err != nil {
 			return err
 		}
+	}
+	if err := showFailedJobs(db); err != nil {
+		return err
+	}
+	if err := showRecentJobs(db, began); err != nil {
+		return err
 	}
 	for _, job := range demoJobs {
 		if err := showJobLogs(db, job.id); err != nil {
@@ -123,7 +146,8 @@ func preparePlaces(folder string) (places, error) {
 // ---- Running a job ------------------------------------------------------
 
 // runJob runs one job to its end, recording each step of its life:
-// starting (with its pid and places), running, then finished or failed.
+// starting (with its pid, places, command, start time and metadata),
+// running, then finished or failed with its end time and exit code.
 func runJob(db *jobdb.DB, job demoJob, p places) error {
 	cmd, err := startJob(job, p.logdir)
 	if err != nil {
@@ -132,15 +156,31 @@ func runJob(db *jobdb.DB, job demoJob, p places) error {
 	pid := int64(cmd.Process.Pid)
 
 	_, recordErr := db.UpdateStatus(jobdb.Update{
-		SelfID:  job.id,
-		Status:  "starting",
-		LastPID: jobdb.Set(pid),
-		Cwd:     jobdb.Set(p.cwd),
-		Logdir:  jobdb.Set(p.logdir),
-		Logfile: jobdb.Set(job.id),
+		SelfID:    job.id,
+		Status:    "starting",
+		LastPID:   jobdb.Set(pid),
+		Cwd:       jobdb.Set(p.cwd),
+		Logdir:    jobdb.Set(p.logdir),
+		Logfile:   jobdb.Set(job.id),
+		Command:   jobdb.Set(job.command),
+		StartedAt: jobdb.Set(time.Now()),
+		// A new run clears what the last one recorded.
+		EndedAt:  jobdb.Null[time.Time](),
+		ExitCode: jobdb.Null[int64](),
+		// The caller's own JSON object; an update replaces it whole.
+		Metadata: jobdb.Set(map[string]any{"program": program, "shell": "/bin/sh"}),
 	})
 	if recordErr == nil {
-		_, recordErr = db.UpdateStatus(jobdb.Update{SelfID: job.id, Status: "running"})
+		// "running" only if the job is still "starting": had another
+		// process recorded something else meanwhile (say, "stopped"), it
+		// would be kept, and the conflict would say what it is.
+		_, recordErr = db.UpdateStatusIf(jobdb.Update{SelfID: job.id, Status: "running"},
+			jobdb.Filter{Status: "starting"})
+		var e *jobdb.Error
+		if errors.Is(recordErr, jobdb.ErrConflict) && errors.As(recordErr, &e) && e.Current != nil {
+			fmt.Printf("%-7s was %s already; not marked running\n", job.id, e.Current.Status)
+			recordErr = nil
+		}
 	}
 	// Wait even when recording failed, so no child is left behind.
 	waitErr := cmd.Wait()
@@ -153,7 +193,12 @@ func runJob(db *jobdb.DB, job demoJob, p places) error {
 	}
 
 	status := finalStatus(cmd.ProcessState)
-	stored, err := db.UpdateStatus(jobdb.Update{SelfID: job.id, Status: status})
+	stored, err := db.UpdateStatus(jobdb.Update{
+		SelfID:   job.id,
+		Status:   status,
+		ExitCode: jobdb.Set(exitCode(cmd.ProcessState)),
+		EndedAt:  jobdb.Set(time.Now()),
+	})
 	if err != nil {
 		return fmt.Errorf("cannot record job %s as %s: %w", job.id, status, err)
 	}
@@ -203,6 +248,15 @@ func finalStatus(state *os.ProcessState) string {
 	return "failed"
 }
 
+// exitCode is the exit status, or -N when signal N killed the job (as
+// Python's returncode, which the Python demo records).
+func exitCode(state *os.ProcessState) int64 {
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int64(ws.Signal())
+	}
+	return int64(state.ExitCode())
+}
+
 func howEnded(state *os.ProcessState) string {
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return fmt.Sprintf("(killed by signal %d)", ws.Signal())
@@ -211,6 +265,35 @@ func howEnded(state *os.ProcessState) string {
 }
 
 // ---- Reading back -------------------------------------------------------
+
+// showChanges shows the jobs that changed since cursor, each once, with
+// its record as it is now: what a monitor polling with Changes sees.
+func showChanges(db *jobdb.DB, cursor string) error {
+	fmt.Println("\n== Changed since the demo started (the change feed) ==")
+	n := 0
+	for {
+		set, err := db.Changes(cursor, 100)
+		if err != nil {
+			return fmt.Errorf("cannot read the change feed: %w", err)
+		}
+		for _, c := range set.Changes {
+			n++
+			if c.Job == nil {
+				fmt.Printf("%-7s deleted\n", c.SelfID)
+			} else {
+				fmt.Printf("%-7s now %s\n", c.SelfID, c.Job.Status)
+			}
+		}
+		cursor = set.NextCursor
+		if !set.More {
+			break
+		}
+	}
+	if n == 0 {
+		fmt.Println("(none)")
+	}
+	return nil
+}
 
 func showJobsWithStatus(db *jobdb.DB, status string) error {
 	jobs, err := db.ListStatus(jobdb.Filter{Status: status})
@@ -230,6 +313,97 @@ func showJobsWithStatus(db *jobdb.DB, status string) error {
 		fmt.Printf("%-7s %s\n", id, describe(jobs[id]))
 	}
 	return nil
+}
+
+// showFailedJobs is a query: the failed jobs, the most recently ended
+// first, a page of at most ten, with how they ended and what they ran.
+func showFailedJobs(db *jobdb.DB) error {
+	failed := jobdb.Filter{Status: "failed"}
+	page, err := db.Query(jobdb.Query{
+		Filter:     failed,
+		OrderBy:    jobdb.ByEndedAt,
+		Descending: true,
+		Limit:      10,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot query the failed jobs: %w", err)
+	}
+	nFailed, err := db.Count(failed)
+	if err != nil {
+		return fmt.Errorf("cannot count the failed jobs: %w", err)
+	}
+	nAll, err := db.Count(jobdb.Filter{})
+	if err != nil {
+		return fmt.Errorf("cannot count the jobs: %w", err)
+	}
+	fmt.Printf("\n== Failed jobs, newest first (%d of %d jobs) ==\n", nFailed, nAll)
+	if len(page.Jobs) == 0 {
+		fmt.Println("(none)")
+	}
+	for _, job := range page.Jobs {
+		took := "?"
+		if job.StartedAt != nil && job.EndedAt != nil {
+			took = job.EndedAt.Sub(*job.StartedAt).Round(time.Microsecond).String()
+		}
+		fmt.Printf("%-7s exit code %s, ended %s after %s\n", job.SelfID,
+			optional(job.ExitCode), optionalTime(job.EndedAt), took)
+		fmt.Printf("        command: %s\n", optional(job.Command))
+		// The last line of its stderr, which usually says why.
+		last, err := db.Tail(job.SelfID, jobdb.Stderr, 1)
+		switch {
+		case errors.Is(err, jobdb.ErrNotFound) || errors.Is(err, jobdb.ErrNoLogs):
+			fmt.Println("        no stderr log")
+		case err != nil:
+			return fmt.Errorf("cannot read the stderr of job %s: %w", job.SelfID, err)
+		case last == "":
+			fmt.Println("        stderr is empty")
+		default:
+			fmt.Printf("        last stderr line: %s\n", strings.ToValidUTF8(strings.TrimSuffix(last, "\n"), "\uFFFD"))
+		}
+	}
+	if page.NextCursor != "" {
+		fmt.Println("(more: set page.NextCursor as the Query's Cursor for the next page)")
+	}
+	return nil
+}
+
+// showRecentJobs lists every job that ended since `since`, newest first,
+// read two at a time by an Iterator: a time window on ended_at.
+func showRecentJobs(db *jobdb.DB, since time.Time) error {
+	fmt.Printf("\n== Jobs ended since %s, newest first ==\n", since.UTC().Format(timeFormat))
+	it := db.Iterate(jobdb.Query{
+		Filter:     jobdb.Filter{EndedAt: jobdb.Gte(since)},
+		OrderBy:    jobdb.ByEndedAt,
+		Descending: true,
+		Limit:      2, // jobs per page; the iterator fetches the next pages
+	})
+	for it.Next() {
+		job := it.Job()
+		fmt.Printf("%-7s %-9s exit code %s, created %s\n", job.SelfID, job.Status,
+			optional(job.ExitCode), optionalTime(job.CreatedAt))
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("cannot query the recent jobs: %w", err)
+	}
+	return nil
+}
+
+// timeFormat shows times as jobdb stores them: UTC, to the microsecond.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// optional shows a nullable field's value, or "none".
+func optional[T any](p *T) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(*p)
+}
+
+func optionalTime(t *time.Time) string {
+	if t == nil {
+		return "none"
+	}
+	return t.Format(timeFormat)
 }
 
 func showJobLogs(db *jobdb.DB, id string) error {
@@ -271,8 +445,14 @@ func describe(job jobdb.Job) string {
 	if job.LastPID != nil {
 		fmt.Fprintf(&b, " pid=%d", *job.LastPID)
 	}
+	if job.ExitCode != nil {
+		fmt.Fprintf(&b, " exit=%d", *job.ExitCode)
+	}
+	if job.StartedAt != nil && job.EndedAt != nil {
+		fmt.Fprintf(&b, " ran=%s", job.EndedAt.Sub(*job.StartedAt).Round(time.Millisecond))
+	}
 	if !job.LastUpdate.IsZero() {
-		fmt.Fprintf(&b, " updated=%s", job.LastUpdate.Format("2006-01-02T15:04:05.000000Z07:00"))
+		fmt.Fprintf(&b, " updated=%s", job.LastUpdate.Format(timeFormat))
 	}
 	if job.Cwd != nil {
 		fmt.Fprintf(&b, " cwd=%s", *job.Cwd)
