@@ -14,12 +14,11 @@
 //! entries yet; the log holds one row per job ever deleted (an id and a
 //! number), which grows without bound under heavy retention.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::Connection;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::cursor;
 use crate::error::{Code, Error, Result};
 use crate::record::{Job, parse_pairs, unknown_member, wrong_value};
 
@@ -177,17 +176,9 @@ pub(crate) fn decode_cursor(cursor: Option<&str>, database: &str) -> Result<i64>
     let Some(cursor) = cursor else {
         return Ok(0);
     };
-    let malformed = || {
-        Error::field(
-            Code::Schema,
-            "cursor",
-            "the cursor is not one jobdb made; pass back next_cursor as it was returned",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
-    let document: Value = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+    let document = cursor::decode(cursor)?;
     if document["v"] != CURSOR_VERSION || document["feed"] != true {
-        return Err(malformed());
+        return Err(cursor::malformed());
     }
     if document["database"] != database {
         return Err(Error::field(
@@ -196,12 +187,12 @@ pub(crate) fn decode_cursor(cursor: Option<&str>, database: &str) -> Result<i64>
             "the cursor comes from another database",
         ));
     }
-    document["seq"].as_i64().ok_or_else(malformed)
+    document["seq"].as_i64().ok_or_else(cursor::malformed)
 }
 
 pub(crate) fn encode_cursor(seq: i64, database: &str) -> String {
     let document = json!({"v": CURSOR_VERSION, "feed": true, "database": database, "seq": seq});
-    URL_SAFE_NO_PAD.encode(document.to_string())
+    cursor::encode(&document)
 }
 
 impl ChangesRequest {

@@ -7,6 +7,7 @@
 //! panics and delegates; `include/jobdb.h` is generated from it.
 
 pub mod changes;
+mod cursor;
 pub mod error;
 pub mod ffi;
 pub mod filter;

@@ -6,11 +6,10 @@
 //! an offset would. The cursor also holds the filter and order it was made
 //! for, and is refused with any other.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
+use crate::cursor;
 use crate::error::{Code, Error, Result};
 use crate::filter::JobFilter;
 use crate::record::{parse_pairs, unknown_member, wrong_value};
@@ -138,21 +137,13 @@ impl Query {
             "query": self.shape(),
             "after": [key, self_id],
         });
-        URL_SAFE_NO_PAD.encode(document.to_string())
+        cursor::encode(&document)
     }
 
     fn decode_cursor(&self, cursor: &str) -> Result<After> {
-        let malformed = || {
-            Error::field(
-                Code::Schema,
-                "cursor",
-                "the cursor is not one jobdb made; pass back next_cursor as it was returned",
-            )
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
-        let document: Value = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+        let document = cursor::decode(cursor)?;
         if document["v"] != CURSOR_VERSION {
-            return Err(malformed());
+            return Err(cursor::malformed());
         }
         if document["query"] != self.shape() {
             return Err(Error::field(
@@ -165,9 +156,11 @@ impl Query {
         let key = match &document["after"][0] {
             Value::Null => None,
             Value::String(key) => Some(key.clone()),
-            _ => return Err(malformed()),
+            _ => return Err(cursor::malformed()),
         };
-        let self_id = document["after"][1].as_str().ok_or_else(malformed)?;
+        let self_id = document["after"][1]
+            .as_str()
+            .ok_or_else(cursor::malformed)?;
         Ok(After {
             key,
             self_id: self_id.to_owned(),
