@@ -25,7 +25,7 @@ STAGE := $(abspath target/stage)
 
 .PHONY: all build example example-go example-python install uninstall \
 	test test-rust test-compat test-install test-go test-python test-fuzz \
-	check-header clean
+	test-bench check-header bench bench-rust bench-python clean
 
 all: build
 
@@ -75,9 +75,10 @@ uninstall:
 
 # Every test: Rust unit and ABI tests, the C test program (launched by
 # cargo), the header drift check, the installed library as pkg-config
-# users see it, and the nodejobs compatibility test.
+# users see it, the nodejobs compatibility test, and each benchmark
+# briefly.
 test: test-rust check-header test-install test-go test-python test-fuzz \
-	test-compat
+	test-bench test-compat
 
 # Installs into target/stage and builds the C example from there with
 # pkg-config, as the README shows, shared and static.
@@ -125,6 +126,23 @@ $(VENV)/.installed: tests/compat/requirements.txt
 test-compat: build $(VENV)/.installed
 	JOBDB_LIBRARY=$(abspath $(RELEASE_DIR))/libjobdb.so \
 		$(VENV)/bin/python -m pytest -q tests/compat
+
+# Every benchmark, briefly, so that none of them rots: `cargo test
+# --all-targets` (in test-rust) already runs the Rust ones once each on
+# small sizes; this runs the Python one on a few hundred jobs.
+test-bench: build $(VENV)/.installed
+	$(VENV)/bin/python benches/python/bench_python.py --quick
+
+# The full benchmarks that BENCHMARKS.md reports; about 40 minutes. Run
+# them on an otherwise idle machine.
+bench: bench-rust bench-python
+
+bench-rust:
+	$(CARGO) bench --bench store
+	$(CARGO) bench --bench logs
+
+bench-python: build $(VENV)/.installed
+	$(VENV)/bin/python benches/python/bench_python.py
 
 clean:
 	$(CARGO) clean

@@ -195,7 +195,7 @@ mod tests {
         object.insert("status".into(), "finished".into());
         object.insert("logdir".into(), dir.to_str().unwrap().into());
         object.insert("logfile".into(), "j".into());
-        Job::from_stored(&object).unwrap()
+        Job::from_stored(object).unwrap()
     }
 
     #[test]

@@ -506,76 +506,107 @@ pub struct Job {
 impl Job {
     /// Parses a row's `value` text. `row_id` names the row in errors.
     pub fn from_stored_text(row_id: &str, text: &str) -> Result<Job> {
-        Job::from_row(row_id, &parse_stored_object(row_id, text)?)
+        Job::from_object(row_id, parse_stored_object(row_id, text)?)
     }
 
     /// Reads a row's parsed `value`. `row_id` names the row in errors.
     pub fn from_row(row_id: &str, object: &Map<String, Value>) -> Result<Job> {
+        Job::from_object(row_id, object.clone())
+    }
+
+    /// Like [`Job::from_row`], taking the object apart instead of copying
+    /// it, for reads that need it no more.
+    pub fn from_object(row_id: &str, object: Map<String, Value>) -> Result<Job> {
         Job::from_stored(object).map_err(|why| corrupt_row(row_id, &why))
     }
 
-    /// Reads the known fields of a stored object, whoever wrote it.
-    pub fn from_stored(object: &Map<String, Value>) -> std::result::Result<Job, String> {
-        let text = |name: &str| -> std::result::Result<Option<String>, String> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(text)) => Ok(Some(text.clone())),
-                Some(other) => Err(format!(
-                    "holds {name} = {}, which is not a string",
-                    describe(other)
-                )),
-            }
+    /// Reads the known fields of a stored object, whoever wrote it. What
+    /// is left, less the row key, is the fields jobdb does not know, in
+    /// the order they were stored.
+    pub fn from_stored(mut object: Map<String, Value>) -> std::result::Result<Job, String> {
+        let fields = &mut object;
+        let self_id = take_text(fields, "self_id")?.ok_or("has no self_id")?;
+        let status = take_text(fields, "status")?.ok_or("has no status")?;
+        let job = Job {
+            self_id,
+            status,
+            last_update: take_time(fields, "last_update")?,
+            last_pid: take_integer(fields, "last_pid")?,
+            dirname: take_text(fields, "dirname")?,
+            cwd: take_text(fields, "cwd")?,
+            logdir: take_text(fields, "logdir")?,
+            logfile: take_text(fields, "logfile")?,
+            exit_code: take_integer(fields, "exit_code")?,
+            command: take_text(fields, "command")?,
+            created_at: take_time(fields, "created_at")?,
+            started_at: take_time(fields, "started_at")?,
+            ended_at: take_time(fields, "ended_at")?,
+            metadata: take_metadata(fields)?,
+            extra: Map::new(),
         };
-        let required = |name: &str| text(name)?.ok_or_else(|| format!("has no {name}"));
-        let integer = |name: &str| match object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => value.as_i64().map(Some).ok_or_else(|| {
-                format!(
-                    "holds {name} = {}, which is not an integer",
-                    describe(value)
-                )
-            }),
-        };
-        let time = |name: &str| match text(name)? {
-            None => Ok(None),
-            Some(text) => Timestamp::parse(&text)
-                .map(Some)
-                .map_err(|why| format!("holds a {name} that jobdb cannot read: {why}")),
-        };
-        let metadata = match object.get("metadata") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(map)) => Some(map.clone()),
-            Some(other) => {
-                return Err(format!(
-                    "holds metadata = {}, which is not an object",
-                    describe(other)
-                ));
-            }
-        };
-
-        let mut extra = object.clone();
-        extra.remove(ROW_ID_KEY);
-        for (name, _) in FIELDS {
-            extra.remove(name);
-        }
-
+        debug_assert!(FIELDS.iter().all(|(name, _)| !fields.contains_key(*name)));
+        object.shift_remove(ROW_ID_KEY);
         Ok(Job {
-            self_id: required("self_id")?,
-            status: required("status")?,
-            last_update: time("last_update")?,
-            last_pid: integer("last_pid")?,
-            dirname: text("dirname")?,
-            cwd: text("cwd")?,
-            logdir: text("logdir")?,
-            logfile: text("logfile")?,
-            exit_code: integer("exit_code")?,
-            command: text("command")?,
-            created_at: time("created_at")?,
-            started_at: time("started_at")?,
-            ended_at: time("ended_at")?,
-            metadata,
-            extra,
+            extra: object,
+            ..job
         })
+    }
+}
+
+// The readers of one stored field each, for Job::from_stored. Removing
+// with shift_remove keeps the other fields in their stored order.
+
+fn take_text(
+    object: &mut Map<String, Value>,
+    name: &str,
+) -> std::result::Result<Option<String>, String> {
+    match object.shift_remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(format!(
+            "holds {name} = {}, which is not a string",
+            describe(&other)
+        )),
+    }
+}
+
+fn take_integer(
+    object: &mut Map<String, Value>,
+    name: &str,
+) -> std::result::Result<Option<i64>, String> {
+    match object.shift_remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_i64().map(Some).ok_or_else(|| {
+            format!(
+                "holds {name} = {}, which is not an integer",
+                describe(&value)
+            )
+        }),
+    }
+}
+
+fn take_time(
+    object: &mut Map<String, Value>,
+    name: &str,
+) -> std::result::Result<Option<Timestamp>, String> {
+    match take_text(object, name)? {
+        None => Ok(None),
+        Some(text) => Timestamp::parse(&text)
+            .map(Some)
+            .map_err(|why| format!("holds a {name} that jobdb cannot read: {why}")),
+    }
+}
+
+fn take_metadata(
+    object: &mut Map<String, Value>,
+) -> std::result::Result<Option<Map<String, Value>>, String> {
+    match object.shift_remove("metadata") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(other) => Err(format!(
+            "holds metadata = {}, which is not an object",
+            describe(&other)
+        )),
     }
 }
 

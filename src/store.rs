@@ -83,6 +83,13 @@ const SELECT_BY_SELF_ID: &str = "SELECT rowid, _id, value FROM process_status \
      WHERE json_extract(value, '$.self_id') = ?1 \
      ORDER BY COALESCE(json_extract(value, '$.last_update'), ''), rowid";
 
+/// Prepared statements a handle keeps, by SQL text.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+const INSERT_ROW: &str = "INSERT INTO process_status (_id, value) VALUES (?1, ?2)";
+const UPDATE_ROW: &str = "UPDATE process_status SET value = ?1 WHERE rowid = ?2";
+const DELETE_ROW: &str = "DELETE FROM process_status WHERE rowid = ?1";
+
 /// Keeps, of several rows with one `self_id`, only the newest, ordered as
 /// in [`SELECT_BY_SELF_ID`].
 const NEWEST_ROW_ONLY: &str = "NOT EXISTS (SELECT 1 FROM process_status AS q \
@@ -266,9 +273,9 @@ impl Store {
     /// with the newest `last_update` (then the one inserted last).
     pub fn get_status(&self, self_id: &str) -> Result<Job> {
         let conn = self.lock();
-        let rows = select_rows(&conn, self_id)?;
-        let newest = rows.last().ok_or_else(|| not_found(self_id))?;
-        Job::from_row(&newest.key, &newest.object)
+        let mut rows = select_rows(&conn, self_id)?;
+        let newest = rows.pop().ok_or_else(|| not_found(self_id))?;
+        Job::from_object(&newest.key, newest.object)
     }
 
     /// The jobs that match every condition of the filter, by `self_id`.
@@ -364,10 +371,10 @@ impl Store {
         }
 
         for job in &doomed {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM process_status WHERE json_extract(value, '$.self_id') = ?1",
-                [&job.self_id],
-            )?;
+            )?
+            .execute([&job.self_id])?;
             deletion.deleted.push(job.self_id.clone());
         }
         let log_files = if request.remove_logs {
@@ -428,9 +435,9 @@ impl Store {
         let mut last_seq = after;
         let mut found = Vec::new();
         for (seq, self_id) in entries.into_iter().take(request.limit as usize) {
-            let rows = select_rows(&conn, &self_id)?;
-            let record = match rows.last() {
-                Some(newest) => Some(Job::from_row(&newest.key, &newest.object)?),
+            let mut rows = select_rows(&conn, &self_id)?;
+            let record = match rows.pop() {
+                Some(newest) => Some(Job::from_object(&newest.key, newest.object)?),
                 None => None,
             };
             found.push(Change { self_id, record });
@@ -536,10 +543,10 @@ fn write_patch(tx: &Connection, patch: &JobPatch, condition: Option<&JobFilter>)
             patch.apply_to_new(&mut object);
             let job = Job::from_row(&key, &object)?;
 
-            tx.execute(
-                "INSERT INTO process_status (_id, value) VALUES (?1, ?2)",
-                (&key, Value::Object(object).to_string()),
-            )?;
+            // Cached: preparing a write to this table also compiles the
+            // change-log triggers, which costs more than the write.
+            tx.prepare_cached(INSERT_ROW)?
+                .execute((&key, Value::Object(object).to_string()))?;
             job
         }
         Some((newest, older)) => {
@@ -554,12 +561,10 @@ fn write_patch(tx: &Connection, patch: &JobPatch, condition: Option<&JobFilter>)
             patch.apply_to(&mut object);
             let job = Job::from_row(&newest.key, &object)?;
 
-            tx.execute(
-                "UPDATE process_status SET value = ?1 WHERE rowid = ?2",
-                (Value::Object(object).to_string(), newest.rowid),
-            )?;
+            tx.prepare_cached(UPDATE_ROW)?
+                .execute((Value::Object(object).to_string(), newest.rowid))?;
             for row in older {
-                tx.execute("DELETE FROM process_status WHERE rowid = ?1", [row.rowid])?;
+                tx.prepare_cached(DELETE_ROW)?.execute([row.rowid])?;
             }
             job
         }
@@ -599,6 +604,8 @@ fn check_condition(tx: &Connection, row: &Row, condition: &JobFilter) -> Result<
 
 fn configure(conn: &Connection, options: &Options) -> Result<()> {
     conn.busy_timeout(options.busy_timeout)?;
+    // Each filter shape has its own SQL; rusqlite keeps 16 by default.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
 
     // WAL lets readers work while one process writes, and keeps every
     // acknowledged commit when a writer is killed. The mode is stored in

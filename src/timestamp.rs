@@ -10,9 +10,33 @@
 //! is stored. jobdb returns timestamps as RFC 3339 in UTC with six fraction
 //! digits and a `Z`, so no reader has to guess the zone.
 
+use chrono::format::{Fixed, Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 
 use crate::error::quoted;
+
+/// `YYYY-MM-DDTHH:MM:SS`, the part every form shares. These are chrono's
+/// items for "%Y-%m-%dT%H:%M:%S", spelled out so that reading and writing
+/// a record, which handles several timestamps, does not parse a format
+/// string each time.
+const DATE_AND_TIME: [Item<'static>; 11] = [
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+];
+
+/// "%.f": an optional fraction of any length up to nanoseconds.
+const ANY_FRACTION: Item<'static> = Item::Fixed(Fixed::Nanosecond);
+/// "%.6f": a dot and six digits.
+const SIX_DIGITS: Item<'static> = Item::Fixed(Fixed::Nanosecond6);
 
 /// A point in time, in UTC, with microsecond precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,25 +81,35 @@ impl Timestamp {
 
     /// The form stored in `jobs.db`, which nodejobs can read back.
     pub fn to_stored(self) -> String {
-        let seconds = self.0.format("%Y-%m-%dT%H:%M:%S");
-        match self.0.nanosecond() / 1000 {
-            0 => seconds.to_string(),
-            micros => format!("{seconds}.{micros:06}"),
-        }
+        let fraction = match self.0.nanosecond() {
+            0 => None,
+            _ => Some(SIX_DIGITS),
+        };
+        let items = DATE_AND_TIME.iter().cloned().chain(fraction);
+        self.0.format_with_items(items).to_string()
     }
 
     /// The form returned to hosts: RFC 3339, UTC, six fraction digits.
     pub fn to_rfc3339(self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        let items = DATE_AND_TIME
+            .iter()
+            .cloned()
+            .chain([SIX_DIGITS, Item::Literal("Z")]);
+        self.0.format_with_items(items).to_string()
     }
 }
 
+/// The naive forms first: they are what the database holds, and so what
+/// every read parses.
 fn parse_any(text: &str) -> Option<NaiveDateTime> {
-    if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
-        return Some(zoned.naive_utc());
+    let mut parsed = Parsed::new();
+    let items = DATE_AND_TIME.iter().cloned().chain([ANY_FRACTION]);
+    if chrono::format::parse(&mut parsed, text, items).is_ok() {
+        return parsed.to_naive_datetime_with_offset(0).ok();
     }
-    // %.f takes an optional fraction of any length up to nanoseconds.
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|zoned| zoned.naive_utc())
 }
 
 #[cfg(test)]
