@@ -1,8 +1,8 @@
 //! jobdb through its C ABI against plain rusqlite doing the same work.
 //!
 //! Both sides work on one `jobs.db` that jobdb created, so they share the
-//! table, its indexes and its change-log triggers, and both run with WAL
-//! and `synchronous = NORMAL`, jobdb's defaults. jobdb's side is what a C
+//! table, its indexes and its change-log triggers, and both run with WAL,
+//! `synchronous = NORMAL` and `temp_store = MEMORY`, jobdb's settings. jobdb's side is what a C
 //! host pays: a C string of JSON in, a JSON reply out and freed. The
 //! baseline is what a careful Rust programmer would write by hand: cached
 //! prepared statements, the JSON changed inside SQLite with `json_set`,
@@ -142,6 +142,7 @@ fn baseline(dir: &Path) -> Connection {
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.pragma_update(None, "temp_store", "MEMORY").unwrap();
     conn
 }
 

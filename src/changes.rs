@@ -39,19 +39,22 @@ pub(crate) const OBJECT_NAMES: [&str; 5] = [
     "jobdb_changes_on_delete",
 ];
 
-/// Records one job's change: its old entry goes, a new one is appended.
-/// Rows without a text `self_id` are not jobs and are not recorded.
+/// Records one job's change: REPLACE drops its old entry, if any, and
+/// appends a new one under the next sequence number. Rows without a text
+/// `self_id` are not jobs and are not recorded.
 macro_rules! record_change {
     ($row:literal) => {
+        record_change!($row, "")
+    };
+    ($row:literal, $also:literal) => {
         concat!(
-            "DELETE FROM jobdb_changes WHERE self_id = json_extract(",
-            $row,
-            ".value, '$.self_id'); ",
-            "INSERT INTO jobdb_changes (self_id) SELECT json_extract(",
+            "INSERT OR REPLACE INTO jobdb_changes (self_id) SELECT json_extract(",
             $row,
             ".value, '$.self_id') WHERE json_type(",
             $row,
-            ".value, '$.self_id') = 'text'; "
+            ".value, '$.self_id') = 'text'",
+            $also,
+            "; "
         )
     };
 }
@@ -64,7 +67,12 @@ const CREATE: &str = concat!(
     record_change!("NEW"),
     "END; ",
     "CREATE TRIGGER IF NOT EXISTS jobdb_changes_on_update AFTER UPDATE ON process_status BEGIN ",
-    record_change!("OLD"),
+    // The old id only when the update changed it: a job that moved to
+    // another id is gone from its old one.
+    record_change!(
+        "OLD",
+        " AND json_extract(OLD.value, '$.self_id') IS NOT json_extract(NEW.value, '$.self_id')"
+    ),
     record_change!("NEW"),
     "END; ",
     "CREATE TRIGGER IF NOT EXISTS jobdb_changes_on_delete AFTER DELETE ON process_status BEGIN ",

@@ -505,29 +505,63 @@ pub struct Job {
 
 impl Job {
     /// Parses a row's `value` text. `row_id` names the row in errors.
+    ///
+    /// The text goes straight into the record's fields, without building
+    /// a JSON object first: this is the path of every read, and most of
+    /// what a list of many jobs costs.
     pub fn from_stored_text(row_id: &str, text: &str) -> Result<Job> {
-        Job::from_object(row_id, parse_stored_object(row_id, text)?)
+        let fields: StoredFields = serde_json::from_str(text)
+            .map_err(|err| corrupt_row(row_id, &format!("is not a JSON object: {err}")))?;
+        fields.into_job().map_err(|why| corrupt_row(row_id, &why))
     }
 
     /// Reads a row's parsed `value`. `row_id` names the row in errors.
     pub fn from_row(row_id: &str, object: &Map<String, Value>) -> Result<Job> {
-        Job::from_object(row_id, object.clone())
-    }
-
-    /// Like [`Job::from_row`], taking the object apart instead of copying
-    /// it, for reads that need it no more.
-    pub fn from_object(row_id: &str, object: Map<String, Value>) -> Result<Job> {
-        Job::from_stored(object).map_err(|why| corrupt_row(row_id, &why))
+        Job::from_stored(object.clone()).map_err(|why| corrupt_row(row_id, &why))
     }
 
     /// Reads the known fields of a stored object, whoever wrote it. What
     /// is left, less the row key, is the fields jobdb does not know, in
     /// the order they were stored.
-    pub fn from_stored(mut object: Map<String, Value>) -> std::result::Result<Job, String> {
-        let fields = &mut object;
+    pub fn from_stored(object: Map<String, Value>) -> std::result::Result<Job, String> {
+        let mut fields = StoredFields::default();
+        for (name, value) in object {
+            fields.insert(name, value);
+        }
+        fields.into_job()
+    }
+}
+
+/// A stored object sorted into jobdb's fields, by their place in
+/// [`FIELDS`], and the fields it does not know, in their stored order.
+#[derive(Default)]
+struct StoredFields {
+    known: [Option<Value>; FIELDS.len()],
+    extra: Map<String, Value>,
+}
+
+impl StoredFields {
+    /// A key given twice keeps its last value, as a JSON object would.
+    fn insert(&mut self, name: String, value: Value) {
+        match FIELDS.iter().position(|(known, _)| *known == name) {
+            Some(place) => self.known[place] = Some(value),
+            None if name == ROW_ID_KEY => {}
+            None => {
+                self.extra.insert(name, value);
+            }
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        let place = FIELDS.iter().position(|(known, _)| *known == name);
+        place.and_then(|place| self.known[place].take())
+    }
+
+    fn into_job(mut self) -> std::result::Result<Job, String> {
+        let fields = &mut self;
         let self_id = take_text(fields, "self_id")?.ok_or("has no self_id")?;
         let status = take_text(fields, "status")?.ok_or("has no status")?;
-        let job = Job {
+        Ok(Job {
             self_id,
             status,
             last_update: take_time(fields, "last_update")?,
@@ -542,25 +576,42 @@ impl Job {
             started_at: take_time(fields, "started_at")?,
             ended_at: take_time(fields, "ended_at")?,
             metadata: take_metadata(fields)?,
-            extra: Map::new(),
-        };
-        debug_assert!(FIELDS.iter().all(|(name, _)| !fields.contains_key(*name)));
-        object.shift_remove(ROW_ID_KEY);
-        Ok(Job {
-            extra: object,
-            ..job
+            extra: self.extra,
         })
     }
 }
 
-// The readers of one stored field each, for Job::from_stored. Removing
-// with shift_remove keeps the other fields in their stored order.
+impl<'de> Deserialize<'de> for StoredFields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct FieldsVisitor;
 
-fn take_text(
-    object: &mut Map<String, Value>,
-    name: &str,
-) -> std::result::Result<Option<String>, String> {
-    match object.shift_remove(name) {
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = StoredFields;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<StoredFields, A::Error> {
+                let mut fields = StoredFields::default();
+                while let Some(name) = map.next_key::<String>()? {
+                    fields.insert(name, map.next_value()?);
+                }
+                Ok(fields)
+            }
+        }
+
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+// The readers of one stored field each, for StoredFields::into_job.
+
+fn take_text(fields: &mut StoredFields, name: &str) -> std::result::Result<Option<String>, String> {
+    match fields.take(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
         Some(other) => Err(format!(
@@ -570,11 +621,8 @@ fn take_text(
     }
 }
 
-fn take_integer(
-    object: &mut Map<String, Value>,
-    name: &str,
-) -> std::result::Result<Option<i64>, String> {
-    match object.shift_remove(name) {
+fn take_integer(fields: &mut StoredFields, name: &str) -> std::result::Result<Option<i64>, String> {
+    match fields.take(name) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => value.as_i64().map(Some).ok_or_else(|| {
             format!(
@@ -586,10 +634,10 @@ fn take_integer(
 }
 
 fn take_time(
-    object: &mut Map<String, Value>,
+    fields: &mut StoredFields,
     name: &str,
 ) -> std::result::Result<Option<Timestamp>, String> {
-    match take_text(object, name)? {
+    match take_text(fields, name)? {
         None => Ok(None),
         Some(text) => Timestamp::parse(&text)
             .map(Some)
@@ -598,9 +646,9 @@ fn take_time(
 }
 
 fn take_metadata(
-    object: &mut Map<String, Value>,
+    fields: &mut StoredFields,
 ) -> std::result::Result<Option<Map<String, Value>>, String> {
-    match object.shift_remove("metadata") {
+    match fields.take("metadata") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(other) => Err(format!(

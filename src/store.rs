@@ -83,6 +83,13 @@ const SELECT_BY_SELF_ID: &str = "SELECT rowid, _id, value FROM process_status \
      WHERE json_extract(value, '$.self_id') = ?1 \
      ORDER BY COALESCE(json_extract(value, '$.last_update'), ''), rowid";
 
+/// The row of one `self_id` that reads return: the last of
+/// [`SELECT_BY_SELF_ID`]'s order.
+const SELECT_NEWEST_BY_SELF_ID: &str = "SELECT _id, value FROM process_status \
+     WHERE json_extract(value, '$.self_id') = ?1 \
+     ORDER BY COALESCE(json_extract(value, '$.last_update'), '') DESC, rowid DESC \
+     LIMIT 1";
+
 /// Prepared statements a handle keeps, by SQL text.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
@@ -273,9 +280,7 @@ impl Store {
     /// with the newest `last_update` (then the one inserted last).
     pub fn get_status(&self, self_id: &str) -> Result<Job> {
         let conn = self.lock();
-        let mut rows = select_rows(&conn, self_id)?;
-        let newest = rows.pop().ok_or_else(|| not_found(self_id))?;
-        Job::from_object(&newest.key, newest.object)
+        newest_job(&conn, self_id)?.ok_or_else(|| not_found(self_id))
     }
 
     /// The jobs that match every condition of the filter, by `self_id`.
@@ -435,11 +440,7 @@ impl Store {
         let mut last_seq = after;
         let mut found = Vec::new();
         for (seq, self_id) in entries.into_iter().take(request.limit as usize) {
-            let mut rows = select_rows(&conn, &self_id)?;
-            let record = match rows.pop() {
-                Some(newest) => Some(Job::from_object(&newest.key, newest.object)?),
-                None => None,
-            };
+            let record = newest_job(&conn, &self_id)?;
             found.push(Change { self_id, record });
             last_seq = seq;
         }
@@ -626,6 +627,12 @@ fn configure(conn: &Connection, options: &Options) -> Result<()> {
         Synchronous::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
+
+    // A write to process_status fires the change-log triggers, so SQLite
+    // keeps a statement journal for it. In a file (the default) that
+    // journal costs a system call per page touched; in memory it holds
+    // only the pages one statement changes, a few KiB for jobdb's writes.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
@@ -693,6 +700,18 @@ fn select_rows(conn: &Connection, self_id: &str) -> Result<Vec<Row>> {
         found.push(Row { rowid, key, object });
     }
     Ok(found)
+}
+
+/// The job with this `self_id`, as reads see it, or None.
+fn newest_job(conn: &Connection, self_id: &str) -> Result<Option<Job>> {
+    let mut statement = conn.prepare_cached(SELECT_NEWEST_BY_SELF_ID)?;
+    let mut rows = statement.query([self_id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let key: String = row.get(0)?;
+    let text: String = row.get(1)?;
+    Job::from_stored_text(&key, &text).map(Some)
 }
 
 fn not_found(self_id: &str) -> Error {

@@ -16,9 +16,9 @@ use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Timelike, Utc};
 use crate::error::quoted;
 
 /// `YYYY-MM-DDTHH:MM:SS`, the part every form shares. These are chrono's
-/// items for "%Y-%m-%dT%H:%M:%S", spelled out so that reading and writing
-/// a record, which handles several timestamps, does not parse a format
-/// string each time.
+/// items for "%Y-%m-%dT%H:%M:%S", spelled out so that reading a record,
+/// which parses several timestamps, does not parse a format string each
+/// time.
 const DATE_AND_TIME: [Item<'static>; 11] = [
     Item::Numeric(Numeric::Year, Pad::Zero),
     Item::Literal("-"),
@@ -35,8 +35,6 @@ const DATE_AND_TIME: [Item<'static>; 11] = [
 
 /// "%.f": an optional fraction of any length up to nanoseconds.
 const ANY_FRACTION: Item<'static> = Item::Fixed(Fixed::Nanosecond);
-/// "%.6f": a dot and six digits.
-const SIX_DIGITS: Item<'static> = Item::Fixed(Fixed::Nanosecond6);
 
 /// A point in time, in UTC, with microsecond precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,21 +79,36 @@ impl Timestamp {
 
     /// The form stored in `jobs.db`, which nodejobs can read back.
     pub fn to_stored(self) -> String {
-        let fraction = match self.0.nanosecond() {
-            0 => None,
-            _ => Some(SIX_DIGITS),
-        };
-        let items = DATE_AND_TIME.iter().cloned().chain(fraction);
-        self.0.format_with_items(items).to_string()
+        match self.micros() {
+            0 => self.date_and_time(),
+            micros => format!("{}.{micros:06}", self.date_and_time()),
+        }
     }
 
     /// The form returned to hosts: RFC 3339, UTC, six fraction digits.
     pub fn to_rfc3339(self) -> String {
-        let items = DATE_AND_TIME
-            .iter()
-            .cloned()
-            .chain([SIX_DIGITS, Item::Literal("Z")]);
-        self.0.format_with_items(items).to_string()
+        format!("{}.{:06}Z", self.date_and_time(), self.micros())
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS`. Written field by field rather than through
+    /// chrono's formatter, which interprets a format on every call: a list
+    /// of many jobs formats several timestamps for each. `parse` keeps
+    /// years to four digits, so the widths are fixed.
+    fn date_and_time(self) -> String {
+        let (date, time) = (self.0.date(), self.0.time());
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            date.year(),
+            date.month(),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
+    }
+
+    fn micros(self) -> u32 {
+        self.0.nanosecond() / 1000
     }
 }
 
