@@ -8,6 +8,7 @@
 
 pub mod changes;
 mod cursor;
+mod duplicates;
 pub mod error;
 pub mod ffi;
 pub mod filter;

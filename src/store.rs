@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::changes::{self, Change, Changes, ChangesRequest};
+use crate::duplicates;
 use crate::error::{Code, Error, Result, quoted};
 use crate::filter::JobFilter;
 use crate::log_range::{self, LogRange, LogRequest};
@@ -96,13 +97,6 @@ const STATEMENT_CACHE_CAPACITY: usize = 64;
 const INSERT_ROW: &str = "INSERT INTO process_status (_id, value) VALUES (?1, ?2)";
 const UPDATE_ROW: &str = "UPDATE process_status SET value = ?1 WHERE rowid = ?2";
 const DELETE_ROW: &str = "DELETE FROM process_status WHERE rowid = ?1";
-
-/// Keeps, of several rows with one `self_id`, only the newest, ordered as
-/// in [`SELECT_BY_SELF_ID`].
-const NEWEST_ROW_ONLY: &str = "NOT EXISTS (SELECT 1 FROM process_status AS q \
-     WHERE json_extract(q.value, '$.self_id') = json_extract(p.value, '$.self_id') \
-     AND (COALESCE(json_extract(q.value, '$.last_update'), ''), q.rowid) \
-       > (COALESCE(json_extract(p.value, '$.last_update'), ''), p.rowid))";
 
 /// How hard SQLite works to keep a commit across a power loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +233,15 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs reads in one transaction, so that they all see one snapshot.
+    fn read<T>(&self, body: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let result = body(&tx)?;
+        tx.commit()?;
+        Ok(result)
+    }
+
     /// Writes a patch over the job's stored record, or creates the job,
     /// and returns the record as stored. See [`write_patch`].
     pub fn update_status(&self, patch: &JobPatch) -> Result<Job> {
@@ -285,19 +288,19 @@ impl Store {
 
     /// The jobs that match every condition of the filter, by `self_id`.
     pub fn list_status(&self, filter: &JobFilter) -> Result<BTreeMap<String, Job>> {
-        let (sql, args) = list_query(filter);
-        let conn = self.lock();
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(params_from_iter(args))?;
-
-        let mut jobs = BTreeMap::new();
-        while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            let text: String = row.get(1)?;
-            let job = Job::from_stored_text(&key, &text)?;
-            jobs.insert(job.self_id.clone(), job);
-        }
-        Ok(jobs)
+        self.read(|conn| {
+            let (sql, args) = list_query(conn, filter)?;
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query(params_from_iter(args))?;
+            let mut jobs = BTreeMap::new();
+            while let Some(row) = rows.next()? {
+                let key: String = row.get(0)?;
+                let text: String = row.get(1)?;
+                let job = Job::from_stored_text(&key, &text)?;
+                jobs.insert(job.self_id.clone(), job);
+            }
+            Ok(jobs)
+        })
     }
 
     /// A page of the jobs matching a query, in its order, and the cursor
@@ -308,35 +311,37 @@ impl Store {
         let (keyset, order) = query.page_sql(&mut args);
         // One job more than the page holds tells whether a next page exists.
         let limit = query.limit.map_or(-1, |limit| limit as i64 + 1);
-        let sql = format!(
-            "SELECT p._id, p.value, {key} FROM process_status AS p \
-             WHERE {conditions} AND {keyset} AND {NEWEST_ROW_ONLY} \
-             ORDER BY {order} LIMIT {limit}",
-            key = query.key_sql(),
-        );
 
-        let conn = self.lock();
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(params_from_iter(args))?;
-        let mut jobs = Vec::new();
-        let mut last_key = None;
-        while let Some(row) = rows.next()? {
-            if query.limit.is_some_and(|limit| jobs.len() as u64 == limit) {
-                let job: &Job = jobs.last().expect("a limit is at least 1");
-                let cursor = query.cursor_after(last_key.as_deref(), &job.self_id);
-                return Ok(Page {
-                    jobs,
-                    next_cursor: Some(cursor),
-                });
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT p._id, p.value, {key} FROM process_status AS p \
+                 WHERE {conditions} AND {keyset} AND {newest} \
+                 ORDER BY {order} LIMIT {limit}",
+                key = query.key_sql(),
+                newest = duplicates::newest_row_only(conn)?,
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query(params_from_iter(args))?;
+            let mut jobs = Vec::new();
+            let mut last_key = None;
+            while let Some(row) = rows.next()? {
+                if query.limit.is_some_and(|limit| jobs.len() as u64 == limit) {
+                    let job: &Job = jobs.last().expect("a limit is at least 1");
+                    let cursor = query.cursor_after(last_key.as_deref(), &job.self_id);
+                    return Ok(Page {
+                        jobs,
+                        next_cursor: Some(cursor),
+                    });
+                }
+                let key: String = row.get(0)?;
+                let text: String = row.get(1)?;
+                last_key = sort_key(row.get_ref(2)?);
+                jobs.push(Job::from_stored_text(&key, &text)?);
             }
-            let key: String = row.get(0)?;
-            let text: String = row.get(1)?;
-            last_key = sort_key(row.get_ref(2)?);
-            jobs.push(Job::from_stored_text(&key, &text)?);
-        }
-        Ok(Page {
-            jobs,
-            next_cursor: None,
+            Ok(Page {
+                jobs,
+                next_cursor: None,
+            })
         })
     }
 
@@ -355,9 +360,10 @@ impl Store {
         let conditions = request.filter.to_sql(&mut args);
         let sql = format!(
             "SELECT p._id, p.value FROM process_status AS p \
-             WHERE {conditions} AND {NEWEST_ROW_ONLY} \
+             WHERE {conditions} AND {newest} \
              ORDER BY json_extract(p.value, '$.last_update') DESC, \
-             json_extract(p.value, '$.self_id') DESC"
+             json_extract(p.value, '$.self_id') DESC",
+            newest = duplicates::newest_row_only(&tx)?,
         );
         let mut doomed = Vec::new();
         {
@@ -455,14 +461,16 @@ impl Store {
     pub fn count(&self, filter: &JobFilter) -> Result<u64> {
         let mut args = Vec::new();
         let conditions = filter.to_sql(&mut args);
-        let sql = format!(
-            "SELECT count(*) FROM process_status AS p WHERE {conditions} AND {NEWEST_ROW_ONLY}"
-        );
-        let conn = self.lock();
-        let count: i64 = conn
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |row| row.get(0))?;
-        Ok(count as u64)
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT count(*) FROM process_status AS p WHERE {conditions} AND {newest}",
+                newest = duplicates::newest_row_only(conn)?,
+            );
+            let count: i64 = conn
+                .prepare_cached(&sql)?
+                .query_row(params_from_iter(args), |row| row.get(0))?;
+            Ok(count as u64)
+        })
     }
 
     /// The job's stdout and stderr logs, read from the files its record
@@ -482,25 +490,27 @@ impl Store {
     /// step, so tests can check that a filter uses an index.
     #[doc(hidden)]
     pub fn explain_list(&self, filter: &JobFilter) -> Result<Vec<String>> {
-        let (sql, args) = list_query(filter);
-        let conn = self.lock();
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-        let plan = statement
-            .query_map(params_from_iter(args), |row| row.get::<_, String>(3))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(plan)
+        self.read(|conn| {
+            let (sql, args) = list_query(conn, filter)?;
+            let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let plan = statement
+                .query_map(params_from_iter(args), |row| row.get::<_, String>(3))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(plan)
+        })
     }
 }
 
 /// The SQL and parameters that list the jobs matching a filter.
-fn list_query(filter: &JobFilter) -> (String, Vec<SqlValue>) {
+fn list_query(conn: &Connection, filter: &JobFilter) -> Result<(String, Vec<SqlValue>)> {
     let mut args = Vec::new();
     let conditions = filter.to_sql(&mut args);
     let sql = format!(
         "SELECT p._id, p.value FROM process_status AS p \
-         WHERE {conditions} AND {NEWEST_ROW_ONLY}"
+         WHERE {conditions} AND {newest}",
+        newest = duplicates::newest_row_only(conn)?,
     );
-    (sql, args)
+    Ok((sql, args))
 }
 
 /// One page of a query.
@@ -642,6 +652,7 @@ fn ensure_schema(conn: &mut Connection) -> Result<()> {
     let mut names: Vec<&str> = vec!["process_status"];
     names.extend(INDEXES.iter().map(|(name, _)| *name));
     names.extend(changes::OBJECT_NAMES);
+    names.extend(duplicates::OBJECT_NAMES);
     let wanted = names.len() as i64;
     let marks = vec!["?"; names.len()].join(", ");
     let present: i64 = conn.query_row(
@@ -665,6 +676,7 @@ fn ensure_schema(conn: &mut Connection) -> Result<()> {
         })?;
     }
     changes::create(&tx)?;
+    duplicates::create(&tx)?;
     tx.commit()?;
     Ok(())
 }

@@ -200,22 +200,105 @@ fn filters_and_id_lookups_use_indexes() {
             "jobdb_by_last_update",
         ),
     ];
-    for (json, index) in cases {
-        let plan = store.explain_list(&filter(json)).unwrap().join("\n");
-        assert!(
-            plan.contains(&format!("USING INDEX {index}")),
-            "{json}:\n{plan}"
-        );
-        assert!(
-            !plan.contains("SCAN p\n") && !plan.ends_with("SCAN p"),
-            "{json}:\n{plan}"
-        );
-        // The newest-row check probes the self_id index, not the table.
+    let plans = |store: &Store| {
+        cases.map(|(json, index)| {
+            let plan = store.explain_list(&filter(json)).unwrap().join("\n");
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{json}:\n{plan}"
+            );
+            assert!(
+                !plan.contains("SCAN p\n") && !plan.ends_with("SCAN p"),
+                "{json}:\n{plan}"
+            );
+            plan
+        })
+    };
+
+    // Only jobdb has written: no job has two rows, and no read looks
+    // for them.
+    for plan in plans(&store) {
+        assert!(!plan.contains("SUBQUERY"), "{plan}");
+    }
+
+    // Another writer leaves two rows for one job: from then on every
+    // read hides the older, probing the self_id index, not the table.
+    let conn = Connection::open(store.path()).unwrap();
+    for key in ["k-1", "k-2"] {
+        insert_raw(&conn, key, json!({"self_id": "twice", "status": "running"}));
+    }
+    for plan in plans(&store) {
         assert!(
             plan.contains("SEARCH q USING INDEX jobdb_by_self_id"),
-            "{json}:\n{plan}"
+            "{plan}"
         );
     }
+}
+
+#[test]
+fn rows_that_share_an_id_are_noticed_whoever_made_them() {
+    let marked = |path: &std::path::Path| -> bool {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobdb_meta WHERE key = 'duplicate_self_ids')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+
+    // Left by nodejobs before jobdb first opened the database.
+    let tmp = tempfile::tempdir().unwrap();
+    let conn = Connection::open(tmp.path().join("jobs.db")).unwrap();
+    conn.execute(
+        "CREATE TABLE process_status (_id TEXT PRIMARY KEY UNIQUE, value TEXT NOT NULL)",
+        [],
+    )
+    .unwrap();
+    let rows = [
+        ("k-1", "running", "2024-05-01T12:00:00"),
+        ("k-2", "finished", "2024-05-01T12:00:05"),
+    ];
+    for (key, status, time) in rows {
+        insert_raw(
+            &conn,
+            key,
+            json!({"self_id": "old", "status": status, "last_update": time}),
+        );
+    }
+    insert_raw(
+        &conn,
+        "k-3",
+        json!({"self_id": "single", "status": "running"}),
+    );
+    drop(conn);
+    let store = open(tmp.path());
+    assert!(marked(store.path()));
+    let running = store
+        .list_status(&filter(r#"{"status":"running"}"#))
+        .unwrap();
+    assert_eq!(running.keys().collect::<Vec<_>>(), ["single"]);
+
+    // Made by an update that moves a row to an id another row has.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    for id in ["a", "b"] {
+        store
+            .update_status(&patch(&format!(
+                r#"{{"self_id":"{id}","status":"running"}}"#
+            )))
+            .unwrap();
+    }
+    assert!(!marked(store.path()));
+    let conn = Connection::open(store.path()).unwrap();
+    conn.execute(
+        "UPDATE process_status SET value = json_set(value, '$.self_id', 'a') \
+         WHERE json_extract(value, '$.self_id') = 'b'",
+        [],
+    )
+    .unwrap();
+    assert!(marked(store.path()));
+    assert_eq!(store.count(&JobFilter::default()).unwrap(), 1);
 }
 
 #[test]
