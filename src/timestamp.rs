@@ -79,36 +79,48 @@ impl Timestamp {
 
     /// The form stored in `jobs.db`, which nodejobs can read back.
     pub fn to_stored(self) -> String {
-        match self.micros() {
-            0 => self.date_and_time(),
-            micros => format!("{}.{micros:06}", self.date_and_time()),
-        }
+        let with_fraction = self.0.nanosecond() != 0;
+        self.format(with_fraction, "")
     }
 
     /// The form returned to hosts: RFC 3339, UTC, six fraction digits.
     pub fn to_rfc3339(self) -> String {
-        format!("{}.{:06}Z", self.date_and_time(), self.micros())
+        self.format(true, "Z")
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS`. Written field by field rather than through
-    /// chrono's formatter, which interprets a format on every call: a list
-    /// of many jobs formats several timestamps for each. `parse` keeps
-    /// years to four digits, so the widths are fixed.
-    fn date_and_time(self) -> String {
+    /// `YYYY-MM-DDTHH:MM:SS`, then `.ffffff` if asked, then `suffix`.
+    /// Written digit by digit rather than through chrono's formatter,
+    /// which interprets a format on every call: a list of many jobs
+    /// formats several timestamps for each. `parse` keeps years to four
+    /// digits, so every width is fixed.
+    fn format(self, with_fraction: bool, suffix: &str) -> String {
         let (date, time) = (self.0.date(), self.0.time());
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            date.year(),
-            date.month(),
-            date.day(),
-            time.hour(),
-            time.minute(),
-            time.second()
-        )
+        let mut text = String::with_capacity(32);
+        push_digits(&mut text, date.year() as u32, 4);
+        text.push('-');
+        push_digits(&mut text, date.month(), 2);
+        text.push('-');
+        push_digits(&mut text, date.day(), 2);
+        text.push('T');
+        push_digits(&mut text, time.hour(), 2);
+        text.push(':');
+        push_digits(&mut text, time.minute(), 2);
+        text.push(':');
+        push_digits(&mut text, time.second(), 2);
+        if with_fraction {
+            text.push('.');
+            push_digits(&mut text, time.nanosecond() / 1000, 6);
+        }
+        text.push_str(suffix);
+        text
     }
+}
 
-    fn micros(self) -> u32 {
-        self.0.nanosecond() / 1000
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        text.push(char::from(b'0' + digit as u8));
     }
 }
 
