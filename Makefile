@@ -133,7 +133,7 @@ test-compat: build $(VENV)/.installed
 test-bench: build $(VENV)/.installed
 	$(VENV)/bin/python benches/python/bench_python.py --quick
 
-# The full benchmarks that BENCHMARKS.md reports; about 40 minutes. Run
+# The full benchmarks that BENCHMARKS.md reports; about 7 minutes. Run
 # them on an otherwise idle machine.
 bench: bench-rust bench-python
 
