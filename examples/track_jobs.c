@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobdb.h"
@@ -127,27 +128,80 @@ static char *finish_memstream(FILE *out, char **text)
     return *text;
 }
 
-/* The update that records a job as started: its pid, where it runs and
- * where it logs. NULL when memory runs out. */
-static char *starting_update_json(const char *id, pid_t pid,
+/* Room for the time as format_now writes it. */
+#define TIME_TEXT_SIZE sizeof "YYYY-MM-DDTHH:MM:SS.ffffffZ"
+
+/* Writes the time now, RFC 3339 in UTC to the microsecond, as jobdb
+ * stores it. Returns -1 when the clock cannot be read. */
+static int format_now(char text[TIME_TEXT_SIZE])
+{
+    struct timespec now;
+    struct tm now_utc;
+    char seconds[sizeof "YYYY-MM-DDTHH:MM:SS"];
+
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0
+        || gmtime_r(&now.tv_sec, &now_utc) == NULL
+        || strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S",
+                    &now_utc) == 0)
+        return -1;
+    snprintf(text, TIME_TEXT_SIZE, "%s.%06uZ", seconds,
+             (unsigned)(now.tv_nsec / 1000) % 1000000u);
+    return 0;
+}
+
+/* The update that records a job as started: its pid, command, start
+ * time, where it runs and where it logs. NULL when memory runs out. */
+static char *starting_update_json(const struct demo_job *job, pid_t pid,
                                   const struct places *places)
 {
     char *json = NULL;
     size_t length = 0;
-    FILE *out = open_memstream(&json, &length);
+    char started_at[TIME_TEXT_SIZE];
+    FILE *out;
 
+    if (format_now(started_at) != 0)
+        return NULL;
+    out = open_memstream(&json, &length);
     if (out == NULL)
         return NULL;
     fputs("{\"self_id\":", out);
-    append_json_string(out, id);
+    append_json_string(out, job->id);
     fprintf(out, ",\"status\":\"starting\",\"last_pid\":%ld", (long)pid);
+    fprintf(out, ",\"started_at\":\"%s\"", started_at);
+    fputs(",\"command\":", out);
+    append_json_string(out, job->command);
     fputs(",\"cwd\":", out);
     append_json_string(out, places->cwd);
     fputs(",\"logdir\":", out);
     append_json_string(out, places->logdir);
     fputs(",\"logfile\":", out);
-    append_json_string(out, id);
+    append_json_string(out, job->id);
     fputc('}', out);
+    return finish_memstream(out, &json);
+}
+
+/* The update that records how a job ended: its final status, its exit
+ * code when it exited (a job killed by a signal has none), and when. */
+static char *ending_update_json(const char *id, const char *status,
+                                int wait_status)
+{
+    char *json = NULL;
+    size_t length = 0;
+    char ended_at[TIME_TEXT_SIZE];
+    FILE *out;
+
+    if (format_now(ended_at) != 0)
+        return NULL;
+    out = open_memstream(&json, &length);
+    if (out == NULL)
+        return NULL;
+    fputs("{\"self_id\":", out);
+    append_json_string(out, id);
+    fputs(",\"status\":", out);
+    append_json_string(out, status);
+    if (WIFEXITED(wait_status))
+        fprintf(out, ",\"exit_code\":%d", WEXITSTATUS(wait_status));
+    fprintf(out, ",\"ended_at\":\"%s\"}", ended_at);
     return finish_memstream(out, &json);
 }
 
@@ -385,11 +439,12 @@ static int send_update(JobDb *db, char *update_json, const char *id,
     return 0;
 }
 
-/* Records the job's pid and places, with the status "starting". */
-static int record_start(JobDb *db, const char *id, pid_t pid,
+/* Records the job's pid, command and places, with the status
+ * "starting". */
+static int record_start(JobDb *db, const struct demo_job *job, pid_t pid,
                         const struct places *places)
 {
-    return send_update(db, starting_update_json(id, pid, places), id,
+    return send_update(db, starting_update_json(job, pid, places), job->id,
                        "starting", NULL);
 }
 
@@ -399,6 +454,16 @@ static int record_status(JobDb *db, const char *id, const char *status,
 {
     return send_update(db, status_update_json(id, status), id, status,
                        out_record);
+}
+
+/* Records how the job ended; the stored record goes to *out_record. */
+static int record_end(JobDb *db, const char *id, int wait_status,
+                      char **out_record)
+{
+    const char *status = final_status(wait_status);
+
+    return send_update(db, ending_update_json(id, status, wait_status), id,
+                       status, out_record);
 }
 
 /* Runs one job to its end, recording each step of its life. */
@@ -412,13 +477,13 @@ static int run_job(JobDb *db, const struct demo_job *job,
 
     if (pid < 0)
         return -1;
-    recorded = record_start(db, job->id, pid, places) == 0
+    recorded = record_start(db, job, pid, places) == 0
                && record_status(db, job->id, "running", NULL) == 0;
     /* Wait even when recording failed, so no child is left behind. */
     if (wait_for_job(pid, job->id, &wait_status) != 0 || !recorded)
         return -1;
 
-    if (record_status(db, job->id, final_status(wait_status), &record) != 0)
+    if (record_end(db, job->id, wait_status, &record) != 0)
         return -1;
     print_how_job_ended(job->id, pid, wait_status);
     printf("        stored: %s\n", record);

@@ -194,7 +194,8 @@ int jobdb_open(const char *dir, JobDb **out_db, char **out_error);
  * open at once.
  *
  * `dir` is a path, in any bytes the file system accepts; it must not be
- * empty. `options_json` is NULL for the defaults, or an object with any
+ * empty, nor name a file (`JOBDB_ERR_INVALID_ARGUMENT`: give the folder
+ * that holds `jobs.db`, not the file). `options_json` is NULL for the defaults, or an object with any
  * of:
  * - `"busy_timeout_ms"`: how long a call waits for another connection's
  *   lock before failing with `JOBDB_ERR_BUSY` (default 10000);

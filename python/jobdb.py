@@ -662,6 +662,12 @@ def _parse_timestamp(text: str) -> datetime.datetime:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return _format_timestamp(value)
+    if isinstance(value, os.PathLike):
+        # cwd, logdir and the like are often pathlib paths; a path that is
+        # bytes has no JSON form and falls through to the TypeError.
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
     raise TypeError(f"a value of type {type(value).__name__} cannot be "
                     f"sent to jobdb: {value!r}")
 
@@ -1301,6 +1307,12 @@ class JobDB:
             next_cursor=reply["next_cursor"],
             more=reply["more"],
         )
+
+    def changes_cursor_now(self) -> str:
+        """The cursor of the present: passed to :meth:`changes`, it returns
+        only what changes from now on, without reading the past."""
+        reply = self._call(self._lib.jobdb_changes, b'{"from_now": true}')
+        return reply["next_cursor"]
 
 
 def _loads_error(text: Optional[str]) -> Any:

@@ -185,6 +185,13 @@ pub(crate) fn decode_cursor(cursor: Option<&str>, database: &str) -> Result<i64>
         return Ok(0);
     };
     let document = cursor::decode(cursor)?;
+    if let Some(given @ "query") = cursor::kind(&document) {
+        return Err(cursor::of_another_kind(
+            given,
+            "change-feed",
+            "jobdb_changes",
+        ));
+    }
     if document["v"] != CURSOR_VERSION || document["feed"] != true {
         return Err(cursor::malformed());
     }

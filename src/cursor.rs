@@ -29,3 +29,28 @@ pub(crate) fn malformed() -> Error {
         "the cursor is not one jobdb made; pass back next_cursor as it was returned",
     )
 }
+
+/// What a cursor document continues, told by the members each use gives
+/// it, so that a cursor passed to the wrong call is named for what it is.
+pub(crate) fn kind(document: &Value) -> Option<&'static str> {
+    if document.get("feed").is_some() {
+        Some("change-feed")
+    } else if document.get("query").is_some() {
+        Some("query")
+    } else {
+        None
+    }
+}
+
+/// The error for a cursor of one use passed to a call of another: a
+/// change-feed cursor given to a query, or the other way round.
+pub(crate) fn of_another_kind(given: &str, wanted: &str, call: &str) -> Error {
+    Error::field(
+        Code::Schema,
+        "cursor",
+        format!(
+            "this is a {given} cursor; {call} takes the next_cursor of an \
+             earlier {wanted} reply"
+        ),
+    )
+}

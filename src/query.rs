@@ -142,6 +142,9 @@ impl Query {
 
     fn decode_cursor(&self, cursor: &str) -> Result<After> {
         let document = cursor::decode(cursor)?;
+        if let Some(given @ "change-feed") = cursor::kind(&document) {
+            return Err(cursor::of_another_kind(given, "query", "jobdb_query"));
+        }
         if document["v"] != CURSOR_VERSION {
             return Err(cursor::malformed());
         }

@@ -467,14 +467,33 @@ impl JobPatch {
 
 /// Parses the `value` column of a row, which must hold a JSON object.
 pub(crate) fn parse_stored_object(row_id: &str, text: &str) -> Result<Map<String, Value>> {
-    serde_json::from_str(text)
-        .map_err(|err| corrupt_row(row_id, &format!("is not a JSON object: {err}")))
+    serde_json::from_str(text).map_err(|err| not_an_object(row_id, &err))
 }
 
 fn corrupt_row(row_id: &str, why: &str) -> Error {
     Error::new(
         Code::Corrupt,
         format!("row {} of process_status {why}", quoted(row_id)),
+    )
+}
+
+/// A row whose text no JSON reader takes: only SQL can mend it.
+fn not_an_object(row_id: &str, err: &serde_json::Error) -> Error {
+    corrupt_row(
+        row_id,
+        &format!("is not a JSON object ({err}); fix or delete the row with SQL"),
+    )
+}
+
+/// A row with a field jobdb cannot read: writing the field anew mends it,
+/// unless the field is `self_id`, which an update cannot name.
+fn bad_field(row_id: &str, why: &str) -> Error {
+    corrupt_row(
+        row_id,
+        &format!(
+            "{why}; update the job giving this field a new value, \
+             or fix the row with SQL"
+        ),
     )
 }
 
@@ -510,14 +529,14 @@ impl Job {
     /// a JSON object first: this is the path of every read, and most of
     /// what a list of many jobs costs.
     pub fn from_stored_text(row_id: &str, text: &str) -> Result<Job> {
-        let fields: StoredFields = serde_json::from_str(text)
-            .map_err(|err| corrupt_row(row_id, &format!("is not a JSON object: {err}")))?;
-        fields.into_job().map_err(|why| corrupt_row(row_id, &why))
+        let fields: StoredFields =
+            serde_json::from_str(text).map_err(|err| not_an_object(row_id, &err))?;
+        fields.into_job().map_err(|why| bad_field(row_id, &why))
     }
 
     /// Reads a row's parsed `value`. `row_id` names the row in errors.
     pub fn from_row(row_id: &str, object: &Map<String, Value>) -> Result<Job> {
-        Job::from_stored(object.clone()).map_err(|why| corrupt_row(row_id, &why))
+        Job::from_stored(object.clone()).map_err(|why| bad_field(row_id, &why))
     }
 
     /// Reads the known fields of a stored object, whoever wrote it. What

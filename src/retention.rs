@@ -56,7 +56,7 @@ impl DeleteRequest {
             Error::field(
                 Code::Schema,
                 "filter",
-                "a delete request needs a filter; pass {} to delete every job",
+                "a delete request needs a filter; give \"filter\": {} to delete every job",
             )
         })?;
         Ok(request)

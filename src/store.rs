@@ -190,6 +190,16 @@ impl Store {
                 "the database folder is an empty string",
             ));
         }
+        if dir.is_file() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!(
+                    "{} is a file; give the folder that holds {DB_FILE_NAME}, \
+                     or one to create it in",
+                    dir.display()
+                ),
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|err| {
             Error::new(
                 Code::Io,

@@ -418,6 +418,12 @@ fn open_reports_options_and_file_problems() {
         JOBDB_ERR_IO,
         "cannot create the database folder",
     );
+    let (code, err) = try_open(&file, None).err().unwrap();
+    assert_error(
+        (code, err),
+        JOBDB_ERR_INVALID_ARGUMENT,
+        "plain-file is a file; give the folder that holds jobs.db",
+    );
 
     let not_sqlite = tmp.path().join("not-sqlite");
     std::fs::create_dir(&not_sqlite).unwrap();

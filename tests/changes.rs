@@ -159,7 +159,7 @@ fn a_database_made_before_the_feed_is_fed_whole_and_cursors_stay_home() {
             &json!({"cursor": page["next_cursor"]}).to_string(),
         ),
         JOBDB_ERR_SCHEMA,
-        "not one jobdb made",
+        "this is a query cursor; jobdb_changes takes",
     );
 }
 

@@ -208,6 +208,8 @@ fn bad_queries_and_foreign_cursors_are_refused() {
     let db = seeded(tmp.path());
     let page = query(&db, &json!({"filter": {"status": "running"}, "limit": 2}));
     let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, feed) = call_raw(jobdb_changes, &db, None);
+    let feed_cursor = feed["next_cursor"].as_str().unwrap();
 
     let cases = [
         (json!({"limit": 0}), "limit", "from 1 to 100000"),
@@ -223,6 +225,11 @@ fn bad_queries_and_foreign_cursors_are_refused() {
             "one of self_id, last_update",
         ),
         (json!({"cursor": "garbage"}), "cursor", "not one jobdb made"),
+        (
+            json!({"cursor": feed_cursor}),
+            "cursor",
+            "this is a change-feed cursor; jobdb_query takes",
+        ),
         (
             json!({"filter": {"status": "failed"}, "cursor": cursor}),
             "cursor",

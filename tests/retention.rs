@@ -163,7 +163,7 @@ fn bad_requests_delete_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let db = seeded(tmp.path());
     let cases = [
-        (json!({}), "filter", "needs a filter"),
+        (json!({}), "filter", "needs a filter; give \"filter\": {}"),
         (json!({"filter": null}), "filter", "a filter object"),
         (
             json!({"filter": {"stauts": "x"}}),

@@ -168,7 +168,11 @@ fn unreadable_rows_are_reported_by_key_and_never_rewritten() {
     let err = store.get_status("p").unwrap_err();
     assert_eq!(err.code, Code::Corrupt);
     assert!(
-        err.message.contains("\"bad-pid\"") && err.message.contains("last_pid"),
+        err.message.contains("\"bad-pid\"")
+            && err.message.contains("last_pid")
+            && err
+                .message
+                .contains("update the job giving this field a new value"),
         "{err}"
     );
 

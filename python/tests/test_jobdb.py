@@ -1123,6 +1123,22 @@ def test_changes_from_the_start_then_from_a_cursor(db):
     assert db.changes(feed.next_cursor).changes == []
 
 
+def test_paths_are_sent_as_text(db, tmp_path):
+    job = db.update_status({"self_id": "p", "status": "running",
+                            "cwd": tmp_path, "logdir": tmp_path / "logs"})
+    assert job["cwd"] == str(tmp_path)
+    assert job["logdir"] == str(tmp_path / "logs")
+
+
+def test_changes_cursor_now_skips_the_past(db):
+    make_jobs(db, 3)
+    now = db.changes_cursor_now()
+    assert isinstance(now, str)
+    assert db.changes(now).changes == []
+    db.update_status({"self_id": "late", "status": "running"})
+    assert changed(db.changes(now)) == [("late", "running")]
+
+
 def test_changes_see_other_writers(db, db_folder):
     db.update_status({"self_id": "mine", "status": "new"})
     cursor = db.changes().next_cursor

@@ -31,6 +31,10 @@ cc -std=c99 examples/track_jobs.c $(pkg-config --cflags --libs jobdb) \
     -o "$work/shared"
 LD_LIBRARY_PATH="$prefix/lib" "$work/shared" "$work/demo-shared" > "$work/out"
 grep -q '"status":"failed"' "$work/out" || fail "shared example output: $(cat "$work/out")"
+# The failing job's record keeps its exit code, command and end time.
+grep -q '"status":"failed","last_update":"[^"]*","last_pid":[0-9]*,.*"exit_code":3,"command":"echo' \
+    "$work/out" || fail "shared example stored no exit code: $(cat "$work/out")"
+grep -q '"ended_at":"20' "$work/out" || fail "shared example stored no end time"
 
 cc -std=c99 examples/track_jobs.c $(pkg-config --cflags jobdb) \
     "$prefix/lib/libjobdb.a" $(pkg-config --libs-only-l --static jobdb | \
