@@ -89,13 +89,7 @@ fn criterion_home() -> PathBuf {
 /// `group/function/parameter`, or None when that benchmark did not run in
 /// this invocation (a filter on the command line, or `--test` mode).
 pub fn median_ns(group: &str, function: &str, parameter: &str) -> Option<f64> {
-    let path = criterion_home()
-        .join(group)
-        .join(function)
-        .join(parameter)
-        .join("new")
-        .join("estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = std::fs::read_to_string(estimates_path(group, function, parameter)).ok()?;
     let estimates: Value = serde_json::from_str(&text).ok()?;
     estimates["median"]["point_estimate"].as_f64()
 }
@@ -129,11 +123,16 @@ pub fn human(ns: f64) -> String {
 
 /// When criterion last saved the results of `group/function/parameter`.
 pub fn saved_at(group: &str, function: &str, parameter: &str) -> Option<std::time::SystemTime> {
-    let path = criterion_home()
+    let path = estimates_path(group, function, parameter);
+    std::fs::metadata(path).ok()?.modified().ok()
+}
+
+/// The file where criterion saves the latest figures of one benchmark.
+fn estimates_path(group: &str, function: &str, parameter: &str) -> PathBuf {
+    criterion_home()
         .join(group)
         .join(function)
         .join(parameter)
         .join("new")
-        .join("estimates.json");
-    std::fs::metadata(path).ok()?.modified().ok()
+        .join("estimates.json")
 }
